@@ -1,0 +1,1 @@
+"""Backends run sessions: tmux for development, a Podman/Docker container for production."""

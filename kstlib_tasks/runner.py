@@ -1,0 +1,153 @@
+"""The one choke point for every tmux, podman and docker call.
+
+All external commands go through :class:`Runner`, built on the ``sh`` library with the defaults
+that matter here baked in once: no pseudo-terminal (``_tty_out=False``, so no pagers and no
+80-column wrapping), the caller's whole environment plus additions (``sh``'s ``_env`` replaces it),
+a timeout, and argv lists only. A missing binary becomes :class:`BackendNotFoundError` with an
+install hint; a failed call becomes :class:`BackendError` carrying its stderr.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import NoReturn
+
+import sh
+
+from .errors import BackendError, BackendNotFoundError
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINTS = {
+    "tmux": "install it with: apt-get install tmux",
+    "podman": "install it with: apt-get install podman runc",
+    "docker": "install it with: apt-get install docker.io",
+}
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a finished command printed and how it ended."""
+
+    stdout: str
+    stderr: str
+    exit_code: int
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+class Runner:
+    """Runs one binary with fixed leading arguments (e.g. ``tmux -L sock``)."""
+
+    def __init__(
+        self,
+        binary: str,
+        base_args: Iterable[str] = (),
+        *,
+        timeout: float = 30.0,
+        env: Mapping[str, str] | None = None,
+    ):
+        self.binary = binary
+        self.base_args = tuple(base_args)
+        self.timeout = timeout
+        self.extra_env = dict(env or {})
+        self._command: sh.Command | None = None
+
+    def _resolve(self) -> sh.Command:
+        # Looked up lazily so that building a Runner (at import or config time) costs nothing.
+        if self._command is None:
+            try:
+                self._command = sh.Command(self.binary)
+            except sh.CommandNotFound:
+                name = os.path.basename(self.binary)
+                hint = INSTALL_HINTS.get(name, f"install it or fix PATH ({name})")
+                raise BackendNotFoundError(
+                    f"'{self.binary}' not found in PATH", hint=hint
+                ) from None
+        return self._command
+
+    def available(self) -> bool:
+        """True when the binary can be found (no call is made)."""
+        try:
+            self._resolve()
+        except BackendNotFoundError:
+            return False
+        return True
+
+    def argv(self, *args: str) -> list[str]:
+        """The full argv a call would run; for logs, exec and messages."""
+        return [self.binary, *self.base_args, *args]
+
+    def run(
+        self,
+        *args: str,
+        ok_codes: Iterable[int] = (0,),
+        timeout: float | None = None,
+        input: str | None = None,
+        check: bool = True,
+    ) -> Result:
+        """Run and wait. With ``check``, an exit code outside ``ok_codes`` raises BackendError."""
+        command = self._resolve()
+        full = [*self.base_args, *args]
+        log.debug("run: %s", shlex.join(self.argv(*args)))
+        env = {**os.environ, **self.extra_env} if self.extra_env else None
+        kwargs: dict = {
+            "_tty_out": False,
+            "_return_cmd": True,
+            "_ok_code": list(range(256)),
+            "_timeout": timeout if timeout is not None else self.timeout,
+            "_decode_errors": "replace",
+        }
+        if env is not None:
+            kwargs["_env"] = env
+        if input is not None:
+            kwargs["_in"] = input
+        try:
+            finished = command(*full, **kwargs)
+        except sh.TimeoutException:
+            raise BackendError(
+                f"'{shlex.join(self.argv(*args))}' did not answer within "
+                f"{kwargs['_timeout']:g}s"
+            ) from None
+        result = Result(
+            stdout=_text(finished.stdout),
+            stderr=_text(finished.stderr),
+            exit_code=finished.exit_code,
+        )
+        if check and result.exit_code not in tuple(ok_codes):
+            raise BackendError(
+                f"'{shlex.join(self.argv(*args))}' failed ({result.exit_code}): "
+                f"{first_line(result.stderr) or first_line(result.stdout) or 'no output'}"
+            )
+        return result
+
+    def exec(self, *args: str) -> NoReturn:
+        """Replace the current process (attach needs the real terminal, which sh cannot give)."""
+        self._resolve()
+        argv = self.argv(*args)
+        log.debug("exec: %s", shlex.join(argv))
+        if self.extra_env:
+            os.execvpe(argv[0], argv, {**os.environ, **self.extra_env})
+        os.execvp(argv[0], argv)
+
+
+def _text(data: bytes | str | None) -> str:
+    if data is None:
+        return ""
+    if isinstance(data, bytes):
+        return data.decode("utf-8", errors="replace")
+    return data
+
+
+def first_line(text: str) -> str:
+    """The first non-empty line, stripped: what goes into a one-line error."""
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""

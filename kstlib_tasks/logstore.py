@@ -34,7 +34,7 @@ def max_bytes() -> int:
 
 def state_dir() -> Path:
     """``$XDG_STATE_HOME/kstlib-tasks``, else ``~/.local/state/kstlib-tasks``."""
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
     return Path(base) / "kstlib-tasks"
 
 

@@ -9,16 +9,17 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 BackendName = Literal["tmux", "container"]
 BACKENDS: tuple[BackendName, ...] = ("tmux", "container")
 RUNTIMES: tuple[str, ...] = ("podman", "docker")
 
 
-class State(str, enum.Enum):
+class State(enum.StrEnum):
     """One vocabulary for every backend, so `list` can merge them in one table."""
 
     DEFINED = "defined"  # only in the config, nothing live
@@ -26,9 +27,6 @@ class State(str, enum.Enum):
     EXITED = "exited"  # the command ended by itself; exit code known
     STOPPED = "stopped"  # live object that is not running and did not exit (created, paused)
     UNKNOWN = "unknown"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 def _frozen_mapping(value: Mapping[str, str] | None) -> Mapping[str, str]:

@@ -54,6 +54,7 @@ class SessionSpec:
     init: bool = True  # container: run an init process as PID 1 so signals reach the command
     socket_name: str | None = None  # tmux -L
     tmux_binary: str = "tmux"
+    description: str | None = None  # one line for help texts
     source: str | None = None  # "file:line" of the entry, for messages
 
     def __post_init__(self) -> None:

@@ -45,10 +45,9 @@ def find_config(
     if named:
         path = Path(named).expanduser()
         if not path.is_file():
-            source = "--config" if explicit is not None else ENV_VAR
+            source = "" if explicit is not None else f" (from ${ENV_VAR})"
             raise ConfigError(
-                f"config file '{named}' not found (given by {source})",
-                hint="check the path",
+                f"config file '{named}'{source} does not exist", hint="check the path"
             )
         return path.resolve()
     start = (cwd or Path.cwd()).resolve()

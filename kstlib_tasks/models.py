@@ -10,7 +10,7 @@ import enum
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -68,7 +68,8 @@ class SessionSpec:
         return replace(self, **changes)
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Not dataclasses.asdict: it deep-copies the env MappingProxyType, which cannot be copied.
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["env"] = dict(self.env)
         data["command"] = list(self.command)
         data["volumes"] = list(self.volumes)

@@ -1,0 +1,377 @@
+"""Parsing of podman and docker output, on real captured text (no runtime needed).
+
+Captured on this project's test machine (podman 4.3.1, docker engine 20.10.24 with the 28.2 and
+20.10 clients) from two containers: ``capz-run`` (``--init``, our labels plus ``other=a,b``,
+printing to stdout and stderr) and ``capz-exit`` (``sh -c 'exit 3'``). ``ps`` output is verbatim;
+``inspect`` objects are trimmed to the keys we read (the real ones are several hundred lines).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from kstlib_tasks.backends.container import (
+    LABEL_SESSION,
+    ContainerBackend,
+    load_json_objects,
+    map_state,
+    merge_logs,
+    parse_labels,
+    parse_ps,
+    parse_timestamp,
+    runtime_kind,
+    status_from_inspect,
+)
+from kstlib_tasks.errors import ValidationError
+from kstlib_tasks.models import SessionSpec, State
+
+# `podman ps -a --format json` (TZ=Europe/Paris: podman prints Unix times, unaffected)
+PODMAN_PS = r"""[
+  {
+    "AutoRemove": false,
+    "Command": [
+      "sh",
+      "-c",
+      "echo out1; echo err1 \u003e\u00262; echo out2; sleep 300"
+    ],
+    "CreatedAt": "1 second ago",
+    "Exited": false,
+    "ExitedAt": -62135596800,
+    "ExitCode": 0,
+    "Id": "b37a68284b2aae115ca2f2cd8b8abe99fb2f09d8078a9e60465c4317725ca761",
+    "Image": "localhost/kstlib-test-busybox:latest",
+    "ImageID": "46ff5b7ecc14c3465590f8dbf232902bff12433dfcb1cee59232de3495b6169a",
+    "IsInfra": false,
+    "Labels": {
+      "io.buildah.version": "1.28.2",
+      "io.kstlib.session": "capz-run",
+      "io.kstlib.spec": "0123456789abcdef",
+      "other": "a,b"
+    },
+    "Mounts": [],
+    "Names": [
+      "capz-run"
+    ],
+    "Namespaces": {
+
+    },
+    "Networks": [
+      "podman"
+    ],
+    "Pid": 12646,
+    "Pod": "",
+    "PodName": "",
+    "Ports": null,
+    "Size": null,
+    "StartedAt": 1795615867,
+    "State": "running",
+    "Status": "Up 2 seconds ago",
+    "Created": 1795615867
+  },
+  {
+    "AutoRemove": false,
+    "Command": [
+      "sh",
+      "-c",
+      "exit 3"
+    ],
+    "CreatedAt": "1 second ago",
+    "Exited": true,
+    "ExitedAt": 1795615868,
+    "ExitCode": 3,
+    "Id": "005293dbce9199a49db029e87a81db59997779764f3ad31ad78945cd817c914b",
+    "Image": "localhost/kstlib-test-busybox:latest",
+    "ImageID": "46ff5b7ecc14c3465590f8dbf232902bff12433dfcb1cee59232de3495b6169a",
+    "IsInfra": false,
+    "Labels": {
+      "io.buildah.version": "1.28.2"
+    },
+    "Mounts": [],
+    "Names": [
+      "capz-exit"
+    ],
+    "Namespaces": {
+
+    },
+    "Networks": [
+      "podman"
+    ],
+    "Pid": 0,
+    "Pod": "",
+    "PodName": "",
+    "Ports": null,
+    "Size": null,
+    "StartedAt": 1795615868,
+    "State": "exited",
+    "Status": "Exited (3) 1 second ago",
+    "Created": 1795615867
+  }
+]
+"""
+
+# `docker ps -a --no-trunc --format '{{json .}}'`, docker 28.2 client, TZ=Europe/Paris
+DOCKER_PS = r"""{"Command":"\"sh -c 'exit 3'\"","CreatedAt":"2026-11-25 15:11:08 +0100 CET","ID":"5ace68cb464cd446983ddf538873108d960c3222399eb0a0a44197593d4f8bd4","Image":"localhost/kstlib-test-busybox:latest","Labels":"","LocalVolumes":"0","Mounts":"","Names":"capz-exit","Networks":"bridge","Platform":null,"Ports":"","RunningFor":"1 second ago","Size":"0B (virtual 1.99MB)","State":"exited","Status":"Exited (3) 1 second ago"}
+{"Command":"\"sh -c 'echo out1; echo err1 \u003e\u00262; echo out2; sleep 300'\"","CreatedAt":"2026-11-25 15:11:08 +0100 CET","ID":"7335a2fa740df4f54425b04a5ce13aab619f909e1bba3ecb86d680968b481eee","Image":"localhost/kstlib-test-busybox:latest","Labels":"io.kstlib.session=capz-run,io.kstlib.spec=0123456789abcdef,other=a,b","LocalVolumes":"0","Mounts":"","Names":"capz-run","Networks":"bridge","Platform":null,"Ports":"","RunningFor":"1 second ago","Size":"0B (virtual 1.99MB)","State":"running","Status":"Up 1 second"}
+"""  # noqa: E501
+
+# same listing, docker 20.10 client (no "Platform", labels in another order, UTC)
+DOCKER_20_PS = r"""{"Command":"\"sh -c 'exit 3'\"","CreatedAt":"2026-11-25 14:11:08 +0000 UTC","ID":"5ace68cb464cd446983ddf538873108d960c3222399eb0a0a44197593d4f8bd4","Image":"localhost/kstlib-test-busybox:latest","Labels":"","LocalVolumes":"0","Mounts":"","Names":"capz-exit","Networks":"bridge","Ports":"","RunningFor":"1 second ago","Size":"0B (virtual 1.99MB)","State":"exited","Status":"Exited (3) 1 second ago"}
+{"Command":"\"sh -c 'echo out1; echo err1 \u003e\u00262; echo out2; sleep 300'\"","CreatedAt":"2026-11-25 14:11:08 +0000 UTC","ID":"7335a2fa740df4f54425b04a5ce13aab619f909e1bba3ecb86d680968b481eee","Image":"localhost/kstlib-test-busybox:latest","Labels":"io.kstlib.spec=0123456789abcdef,other=a,b,io.kstlib.session=capz-run","LocalVolumes":"0","Mounts":"","Names":"capz-run","Networks":"bridge","Ports":"","RunningFor":"1 second ago","Size":"0B (virtual 1.99MB)","State":"running","Status":"Up 1 second"}
+"""  # noqa: E501
+
+# `podman inspect --type container capz-run capz-exit`, trimmed
+PODMAN_INSPECT = r"""[
+ {
+  "Id": "b37a68284b2aae115ca2f2cd8b8abe99fb2f09d8078a9e60465c4317725ca761",
+  "Name": "capz-run",
+  "Created": "2026-11-25T14:11:07.833247178Z",
+  "Path": "/run/podman-init",
+  "Args": ["--", "sh", "-c", "echo out1; echo err1 >&2; echo out2; sleep 300"],
+  "ImageName": "localhost/kstlib-test-busybox:latest",
+  "Image": "46ff5b7ecc14c3465590f8dbf232902bff12433dfcb1cee59232de3495b6169a",
+  "State": {
+   "Status": "running", "Running": true, "Paused": false, "Restarting": false,
+   "OOMKilled": false, "Dead": false, "Pid": 12646, "ExitCode": 0, "Error": "",
+   "StartedAt": "2026-11-25T14:11:07.93681603Z", "FinishedAt": "0001-01-01T00:00:00Z"
+  },
+  "Config": {
+   "Image": "localhost/kstlib-test-busybox:latest",
+   "Labels": {"io.buildah.version": "1.28.2", "io.kstlib.session": "capz-run",
+              "io.kstlib.spec": "0123456789abcdef", "other": "a,b"},
+   "Cmd": ["sh", "-c", "echo out1; echo err1 >&2; echo out2; sleep 300"],
+   "Entrypoint": ""
+  }
+ },
+ {
+  "Id": "005293dbce9199a49db029e87a81db59997779764f3ad31ad78945cd817c914b",
+  "Name": "capz-exit",
+  "Created": "2026-11-25T14:11:07.966838124Z",
+  "Path": "sh",
+  "Args": ["-c", "exit 3"],
+  "ImageName": "localhost/kstlib-test-busybox:latest",
+  "Image": "46ff5b7ecc14c3465590f8dbf232902bff12433dfcb1cee59232de3495b6169a",
+  "State": {
+   "Status": "exited", "Running": false, "Paused": false, "Restarting": false,
+   "OOMKilled": false, "Dead": false, "Pid": 0, "ExitCode": 3, "Error": "",
+   "StartedAt": "2026-11-25T14:11:08.064477636Z", "FinishedAt": "2026-11-25T14:11:08.064404319Z"
+  },
+  "Config": {
+   "Image": "localhost/kstlib-test-busybox:latest",
+   "Labels": {"io.buildah.version": "1.28.2"},
+   "Cmd": ["sh", "-c", "exit 3"],
+   "Entrypoint": ""
+  }
+ }
+]
+"""
+
+# `docker inspect --type container capz-run capz-exit`, trimmed
+DOCKER_INSPECT = r"""[
+ {
+  "Id": "7335a2fa740df4f54425b04a5ce13aab619f909e1bba3ecb86d680968b481eee",
+  "Name": "/capz-run",
+  "Created": "2026-11-25T14:11:08.0876933Z",
+  "Path": "sh",
+  "Args": ["-c", "echo out1; echo err1 >&2; echo out2; sleep 300"],
+  "Image": "sha256:c64b15d074784aedd794cc337298aeb30692fdf5f4439c50fb1b75229472572b",
+  "State": {
+   "Status": "running", "Running": true, "Paused": false, "Restarting": false,
+   "OOMKilled": false, "Dead": false, "Pid": 12760, "ExitCode": 0, "Error": "",
+   "StartedAt": "2026-11-25T14:11:08.291807573Z", "FinishedAt": "0001-01-01T00:00:00Z"
+  },
+  "Config": {
+   "Image": "localhost/kstlib-test-busybox:latest",
+   "Labels": {"io.kstlib.session": "capz-run", "io.kstlib.spec": "0123456789abcdef",
+              "other": "a,b"},
+   "Cmd": ["sh", "-c", "echo out1; echo err1 >&2; echo out2; sleep 300"],
+   "Entrypoint": null
+  }
+ },
+ {
+  "Id": "5ace68cb464cd446983ddf538873108d960c3222399eb0a0a44197593d4f8bd4",
+  "Name": "/capz-exit",
+  "Created": "2026-11-25T14:11:08.307382235Z",
+  "Path": "sh",
+  "Args": ["-c", "exit 3"],
+  "Image": "sha256:c64b15d074784aedd794cc337298aeb30692fdf5f4439c50fb1b75229472572b",
+  "State": {
+   "Status": "exited", "Running": false, "Paused": false, "Restarting": false,
+   "OOMKilled": false, "Dead": false, "Pid": 0, "ExitCode": 3, "Error": "",
+   "StartedAt": "2026-11-25T14:11:08.476474201Z", "FinishedAt": "2026-11-25T14:11:08.477260276Z"
+  },
+  "Config": {
+   "Image": "localhost/kstlib-test-busybox:latest",
+   "Labels": {},
+   "Cmd": ["sh", "-c", "exit 3"],
+   "Entrypoint": null
+  }
+ }
+]
+"""
+
+# `logs --timestamps capz-run`: stdout and stderr as the two pipes received them
+PODMAN_LOGS_OUT = (
+    "2026-11-25T14:11:07.939703637Z out1\n2026-11-25T14:11:07.939703637Z out2\n"
+)
+PODMAN_LOGS_ERR = "2026-11-25T14:11:07.939763907Z err1\n"
+DOCKER_LOGS_OUT = (
+    "2026-11-25T14:11:08.293433543Z out1\n2026-11-25T14:11:08.293450599Z out2\n"
+)
+DOCKER_LOGS_ERR = "2026-11-25T14:11:08.293629725Z err1\n"
+
+RUN_COMMAND = "sh -c 'echo out1; echo err1 >&2; echo out2; sleep 300'"
+
+
+def by_name(statuses):
+    return {s.name: s for s in statuses}
+
+
+def test_podman_ps_array():
+    found = by_name(parse_ps(PODMAN_PS, "podman"))
+    run, done = found["capz-run"], found["capz-exit"]
+    assert run.state is State.RUNNING and run.pid == 12646 and run.exit_code is None
+    assert run.managed and not done.managed
+    assert run.backend == "container" and run.runtime == "podman"
+    assert run.image == "localhost/kstlib-test-busybox:latest"
+    assert run.command == RUN_COMMAND
+    assert run.created_at == "2026-11-25T14:11:07Z"  # Unix 1795615867; "1 second ago" ignored
+    assert done.state is State.EXITED and done.exit_code == 3 and done.pid is None
+    assert done.command == "sh -c 'exit 3'"
+
+
+@pytest.mark.parametrize("text", [DOCKER_PS, DOCKER_20_PS], ids=["client-28", "client-20"])
+def test_docker_ps_one_object_per_line(text):
+    found = by_name(parse_ps(text, "/usr/bin/docker"))
+    run, done = found["capz-run"], found["capz-exit"]
+    assert run.state is State.RUNNING and run.pid is None  # docker ps has no pid
+    assert run.managed and not done.managed
+    assert run.runtime == "docker"
+    assert run.command == RUN_COMMAND  # docker's surrounding quotes removed
+    # local time with offset (+0100 CET) and UTC give the same instant
+    assert run.created_at == "2026-11-25T14:11:08Z"
+    assert done.state is State.EXITED and done.exit_code == 3  # read from "Exited (3) ..."
+
+
+def test_both_runtimes_agree_on_the_same_containers():
+    podman = by_name(parse_ps(PODMAN_PS, "podman"))
+    docker = by_name(parse_ps(DOCKER_PS, "docker"))
+    for name in ("capz-run", "capz-exit"):
+        a, b = podman[name], docker[name]
+        assert (a.state, a.exit_code, a.image, a.command, a.managed) == (
+            b.state, b.exit_code, b.image, b.command, b.managed
+        )
+
+
+@pytest.mark.parametrize(
+    ("text", "runtime", "pid"),
+    [(PODMAN_INSPECT, "podman", 12646), (DOCKER_INSPECT, "docker", 12760)],
+)
+def test_inspect(text, runtime, pid):
+    items = load_json_objects(text)
+    run = status_from_inspect(items[0], runtime)
+    done = status_from_inspect(items[1], runtime)
+    assert run.name == "capz-run"  # docker's leading "/" removed
+    assert run.state is State.RUNNING and run.pid == pid and run.exit_code is None
+    assert run.image == "localhost/kstlib-test-busybox:latest"  # not docker's sha256 Image
+    assert run.command == RUN_COMMAND  # from Config, not podman's /run/podman-init Path
+    assert run.managed and not done.managed
+    assert run.created_at is not None and run.created_at.startswith("2026-11-25T14:11:0")
+    assert done.state is State.EXITED and done.exit_code == 3 and done.pid is None
+
+
+def test_empty_listings():
+    assert parse_ps("", "docker") == []
+    assert parse_ps("[]\n", "podman") == []
+
+
+def test_labels_text_and_mapping():
+    assert parse_labels("io.kstlib.session=a,io.kstlib.spec=f00,other=a,b") == {
+        LABEL_SESSION: "a", "io.kstlib.spec": "f00", "other": "a,b"
+    }
+    assert parse_labels("") == {} and parse_labels(None) == {}
+    assert parse_labels({"x": None}) == {"x": ""}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (1795615867, "2026-11-25T14:11:07Z"),
+        ("2026-11-25T14:11:07.833247178Z", "2026-11-25T14:11:07Z"),
+        ("2026-11-25T15:11:07.8+01:00", "2026-11-25T14:11:07Z"),
+        ("2026-11-25 15:11:08 +0100 CET", "2026-11-25T14:11:08Z"),
+        ("0001-01-01T00:00:00Z", None),  # Go's zero time: never happened
+        (-62135596800, None),
+        ("1 second ago", None),  # podman's humanized CreatedAt
+        (None, None),
+    ],
+)
+def test_timestamps(value, expected):
+    assert parse_timestamp(value) == expected
+
+
+def test_states():
+    assert map_state("running") is State.RUNNING
+    assert map_state("exited") is State.EXITED
+    assert map_state("stopped") is State.EXITED  # podman, right after `podman stop`
+    assert map_state("created") is State.STOPPED
+    assert map_state("paused") is State.STOPPED
+    assert map_state("weird") is State.UNKNOWN and map_state(None) is State.UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("out", "err"), [(PODMAN_LOGS_OUT, PODMAN_LOGS_ERR), (DOCKER_LOGS_OUT, DOCKER_LOGS_ERR)]
+)
+def test_logs_merged_by_timestamp(out, err):
+    assert merge_logs(out, err) == ["out1", "out2", "err1"]
+
+
+def test_logs_interleaved_and_untimestamped_lines_stay_in_place():
+    out = "2026-11-25T14:00:00.1Z a\n2026-11-25T14:00:00.3Z c\nno stamp\n"
+    err = "2026-11-25T14:00:00.2Z b\r\n2026-11-25T14:00:00.300000001Z d\n"
+    assert merge_logs(out, err) == ["a", "b", "c", "no stamp", "d"]
+    assert merge_logs("", "") == []
+
+
+def test_runtime_kind():
+    assert runtime_kind("podman") == "podman"
+    assert runtime_kind("/usr/bin/podman") == "podman"
+    assert runtime_kind("/usr/local/bin/docker") == "docker"
+
+
+def test_run_argv_carries_the_whole_spec():
+    spec = SessionSpec(
+        name="astro-prod",
+        backend="container",
+        image="astro-bot:v2",
+        command=("python", "-m", "astro.bot"),
+        env={"BOT_MODE": "prod"},
+        volumes=("/srv/data:/data:ro",),
+        ports=("8080:80",),
+        working_dir="/app",
+    )
+    argv = ContainerBackend("podman").run_argv(spec)
+    assert argv[:4] == ["run", "--detach", "--name", "astro-prod"]
+    assert "--pull=never" in argv and "--init" in argv
+    assert f"{LABEL_SESSION}=astro-prod" in argv
+    assert f"io.kstlib.spec={spec.fingerprint()}" in argv
+    for flag, value in [
+        ("--env", "BOT_MODE=prod"),
+        ("--volume", "/srv/data:/data:ro"),
+        ("--publish", "8080:80"),
+        ("--workdir", "/app"),
+    ]:
+        assert argv[argv.index(value) - 1] == flag
+    # image then the argv, untouched: no shell anywhere
+    assert argv[-4:] == ["astro-bot:v2", "python", "-m", "astro.bot"]
+    no_init = ContainerBackend("docker").run_argv(spec.with_changes(init=False, command=()))
+    assert "--init" not in no_init and no_init[-1] == "astro-bot:v2"
+
+
+def test_run_argv_needs_an_image():
+    with pytest.raises(ValidationError, match="image"):
+        ContainerBackend("podman").run_argv(SessionSpec(name="x", backend="container"))
+
+
+def test_constructor_runs_nothing():
+    backend = ContainerBackend("/nonexistent/podman")
+    assert backend.kind == "podman" and backend.name == "container"

@@ -19,6 +19,11 @@ DOCKERD_TIMEOUT="${KSTLIB_DOCKERD_TIMEOUT:-60}"
 PROBLEMS=()
 READY_RUNTIMES=()
 
+join_problems() {
+    local IFS='|'
+    printf '%s' "${PROBLEMS[*]}" | sed 's/|/; /g'
+}
+
 problem() {
     PROBLEMS+=("$1")
     warn "$1"
@@ -213,10 +218,10 @@ main() {
         return 0
     fi
     if [ "$mode" = tests ] && in_ci; then
-        die "CI=true: ${#PROBLEMS[@]} backend problem(s), never skipped in CI: ${PROBLEMS[*]}"
+        die "CI=true: ${#PROBLEMS[@]} backend problem(s) (never skipped in CI): $(join_problems)"
     fi
     if [ "$mode" = demo ] && [ "${#READY_RUNTIMES[@]}" -eq 0 ]; then
-        die "no container runtime ready for the container example: ${PROBLEMS[*]}"
+        die "no container runtime ready for the container example: $(join_problems)"
     fi
     warn "${#PROBLEMS[@]} backend problem(s): tests needing them will be skipped (fatal under CI=true)"
 }

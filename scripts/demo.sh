@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# THE main job (README quick start): set up, prepare tmux and a container runtime, build the
+# example image, then run each config-driven example: start, status, logs, stop.
+#
+#   bash scripts/demo.sh
+#
+# Environment: KSTLIB_DEMO_SECONDS (how long each session runs before status/logs, default 6).
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+EXAMPLES_DIR="$REPO_ROOT/examples/ops"
+EXAMPLE_IMAGE="astro-bot"
+DEMO_SECONDS="${KSTLIB_DEMO_SECONDS:-6}"
+# "<folder under examples/ops>:<session name in its kstlib.conf.yml>", run in this order.
+EXAMPLES=(
+    "config_driven/tmux:astro-dev"
+    "config_driven/container:astro-prod"
+)
+CURRENT_EXAMPLE=""
+
+image_exists() { "$1" image inspect "$2" >/dev/null 2>&1; }
+
+# astro-bot from examples/ops/Containerfile on every runtime that has the local Python base.
+build_example_image() {
+    local containerfile="$EXAMPLES_DIR/Containerfile" rt logfile
+    if ! [ -f "$containerfile" ]; then
+        warn "$containerfile not found: $EXAMPLE_IMAGE not built"
+        return 0
+    fi
+    for rt in podman docker; do
+        command -v "$rt" >/dev/null 2>&1 && image_exists "$rt" "$PYTHON_IMAGE" || continue
+        logfile="$CACHE_DIR/build-$EXAMPLE_IMAGE-$rt.log"
+        log "$rt: building $EXAMPLE_IMAGE (BASE_IMAGE=$PYTHON_IMAGE, log: $logfile)"
+        local -a build=(podman build --pull=never)
+        [ "$rt" = docker ] && build=(env DOCKER_BUILDKIT=0 docker build)
+        if ! "${build[@]}" --build-arg "BASE_IMAGE=$PYTHON_IMAGE" -t "$EXAMPLE_IMAGE" \
+            -f "$containerfile" "$EXAMPLES_DIR" >"$logfile" 2>&1; then
+            show_tail "$logfile"
+            die "$rt: building $EXAMPLE_IMAGE from $containerfile failed (full log: $logfile)"
+        fi
+    done
+}
+
+# Run "$@" inside the current example's folder (where its kstlib.conf.yml is found).
+in_example() { (cd "$EXAMPLES_DIR/${CURRENT_EXAMPLE%%:*}" && "$@"); }
+
+stop_current_example() {
+    [ -n "$CURRENT_EXAMPLE" ] || return 0
+    log "${CURRENT_EXAMPLE%%:*}: stop"
+    local rc=0
+    in_example python run.py --stop || rc=$?
+    CURRENT_EXAMPLE=""
+    return "$rc"
+}
+
+# One example end to end; returns non-zero when any step failed (the session is stopped anyway).
+run_example() {
+    local folder="${1%%:*}" name="${1##*:}" rc=0
+    log "${folder}: start (session $name)"
+    CURRENT_EXAMPLE="$1"
+    if ! in_example python run.py; then
+        CURRENT_EXAMPLE=""
+        warn "$folder: 'python run.py' failed"
+        return 1
+    fi
+    sleep "$DEMO_SECONDS"
+    log "${folder}: status"
+    in_example python run.py --status || rc=1
+    log "${folder}: logs (kstlib ops logs $name --lines 20)"
+    in_example kstlib ops logs "$name" --lines 20 || rc=1
+    stop_current_example || rc=1
+    [ "$rc" -eq 0 ] || warn "$folder: a step failed (see above)"
+    return "$rc"
+}
+
+main() {
+    cd "$REPO_ROOT"
+    bash scripts/setup.sh
+    export_backend_env
+    bash scripts/prepare-backends.sh --demo
+    build_example_image
+
+    # The examples use the venv's python and kstlib.
+    export PATH="$VENV_DIR/bin:$PATH"
+    # Interrupted (Ctrl-C, kill): the running example is still stopped.
+    trap 'stop_current_example || true' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+
+    local example ran=0 failed=0
+    for example in "${EXAMPLES[@]}"; do
+        if ! [ -f "$EXAMPLES_DIR/${example%%:*}/run.py" ]; then
+            warn "examples/ops/${example%%:*}/run.py not found: example skipped"
+            continue
+        fi
+        ran=$((ran + 1))
+        run_example "$example" || failed=$((failed + 1))
+    done
+
+    [ "$ran" -gt 0 ] || die "no example found under $EXAMPLES_DIR: nothing to run"
+    [ "$failed" -eq 0 ] || die "$failed of $ran example(s) failed (see above)"
+    log "demo done: $ran example(s) started, checked and stopped"
+}
+
+main "$@"

@@ -29,7 +29,9 @@ build_example_image() {
         return 0
     fi
     for rt in podman docker; do
-        command -v "$rt" >/dev/null 2>&1 && image_exists "$rt" "$PYTHON_IMAGE" || continue
+        if ! command -v "$rt" >/dev/null 2>&1 || ! image_exists "$rt" "$PYTHON_IMAGE"; then
+            continue
+        fi
         logfile="$CACHE_DIR/build-$EXAMPLE_IMAGE-$rt.log"
         log "$rt: building $EXAMPLE_IMAGE (BASE_IMAGE=$PYTHON_IMAGE, log: $logfile)"
         local -a build=(podman build --pull=never)

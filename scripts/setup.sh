@@ -85,7 +85,7 @@ setup_venv() {
         "$PYTHON" -m venv --clear "$VENV_DIR" || die "could not create $VENV_DIR with '$PYTHON -m venv'"
     fi
     spec="$REPO_ROOT"
-    [ "$extras" = test ] && spec="$REPO_ROOT[test]"
+    [ "$extras" = test ] && spec="${REPO_ROOT}[test]"
     log "virtualenv: pip install -e '$spec'"
     rm -f "$stamp"
     "$VENV_DIR/bin/python" -m pip install --disable-pip-version-check -q -e "$spec" \
@@ -96,7 +96,7 @@ setup_venv() {
 main() {
     local extras=none
     case "${1:-}" in
-        --tests) extras=test ;;
+        --tests) extras="test" ;;
         "") ;;
         *) usage ;;
     esac

@@ -62,28 +62,27 @@ check_podman() {
     log "podman: ready ($(podman --version), CONTAINERS_CONF=$CONTAINERS_CONF)"
 }
 
-docker_answers() { docker info >/dev/null 2>&1; }
+docker_answers() { timeout 20 docker info >/dev/null 2>&1; }
 
 start_dockerd() {
     log "docker: engine not answering, starting dockerd (log: $DOCKERD_LOG)"
     # Detached (own session) so it outlives this script; fd 9 (our lock) must not leak into it.
     nohup setsid dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null 9>&- &
-    local pid=$! waited=0
+    local pid=$! start=$SECONDS
     while ! docker_answers; do
         if ! kill -0 "$pid" 2>/dev/null && ! pgrep -x dockerd >/dev/null; then
             show_tail "$DOCKERD_LOG"
             problem "dockerd exited right after start (full log: $DOCKERD_LOG)"
             return 1
         fi
-        if [ "$waited" -ge "$((DOCKERD_TIMEOUT * 2))" ]; then
+        if [ $((SECONDS - start)) -ge "$DOCKERD_TIMEOUT" ]; then
             show_tail "$DOCKERD_LOG"
             problem "dockerd did not answer within ${DOCKERD_TIMEOUT}s (full log: $DOCKERD_LOG)"
             return 1
         fi
         sleep 0.5
-        waited=$((waited + 1))
     done
-    log "docker: dockerd answering after ~$((waited / 2))s (pid $pid)"
+    log "docker: dockerd answering after $((SECONDS - start))s (pid $pid)"
 }
 
 check_docker() {

@@ -70,7 +70,7 @@ start_dockerd() {
     nohup setsid dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null 9>&- &
     local pid=$! start=$SECONDS
     while ! docker_answers; do
-        if ! kill -0 "$pid" 2>/dev/null && ! pgrep -x dockerd >/dev/null; then
+        if ! kill -0 "$pid" 2>/dev/null; then
             show_tail "$DOCKERD_LOG"
             problem "dockerd exited right after start (full log: $DOCKERD_LOG)"
             return 1

@@ -17,7 +17,7 @@ main() {
     local lint=0 tests=0
     log "ruff check"
     "$VENV_DIR/bin/ruff" check . || lint=$?
-    log "pytest $*"
+    log "pytest${*:+ $*}"
     "$VENV_DIR/bin/pytest" "$@" || tests=$?
 
     if [ "$lint" -ne 0 ] || [ "$tests" -ne 0 ]; then

@@ -9,8 +9,9 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-DEMO_PACKAGES=(tmux podman runc docker.io)
-TEST_PACKAGES=(busybox-static mmdebstrap)
+# mmdebstrap builds the local Python base image that the container example's image starts from.
+DEMO_PACKAGES=(tmux podman runc docker.io mmdebstrap)
+TEST_PACKAGES=(busybox-static)
 PYTHON="${PYTHON:-python3}"
 
 usage() {

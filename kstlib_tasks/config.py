@@ -32,6 +32,9 @@ ENV_VAR = "KSTLIB_CONFIG"
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _TAG = "tag:yaml.org,2002:"
 _YAML11_BOOLEANS = {"yes", "no", "on", "off", "y", "n"}
+# No valid entry comes near these; they stop deep nesting and alias bombs ("billion laughs").
+_MAX_DEPTH = 20
+_MAX_NODES = 10_000
 
 
 # --------------------------------------------------------------------------- lookup
@@ -147,8 +150,12 @@ def _to_python(
     """
     lines[path] = _line(node)
     try:
+        if len(path) > _MAX_DEPTH or len(lines) > _MAX_NODES:
+            raise _YamlValueError(node, "too deeply nested or too many values")
         if isinstance(node, yaml.ScalarNode):
             return _scalar(node)
+        if node.tag not in (_TAG + "seq", _TAG + "map"):
+            raise _YamlValueError(node, f"unsupported YAML tag {node.tag}")
         if isinstance(node, yaml.SequenceNode):
             return [
                 _to_python(item, (*path, i), lines, errors) for i, item in enumerate(node.value)
@@ -248,12 +255,14 @@ def parse_config(text: str, path: Path) -> OpsConfig:
         return OpsConfig(path=path, base_dir=base_dir)
     if not isinstance(root, yaml.MappingNode):
         raise ConfigError(f"{shown}:{_line(root)}: expected a mapping with an 'ops:' key")
+    _refuse_duplicate_keys(root, shown, "")
     ops_node = next((v for k, v in root.value if getattr(k, "value", None) == "ops"), None)
     if ops_node is None or _is_null(ops_node):
         return OpsConfig(path=path, base_dir=base_dir)
     if not isinstance(ops_node, yaml.MappingNode):
         raise ConfigError(f"{shown}:{_line(ops_node)}: ops: expected a mapping")
 
+    _refuse_duplicate_keys(ops_node, shown, "ops.")
     defaults = _ops_defaults(ops_node, shown)
     sessions_node = next(
         (v for k, v in ops_node.value if getattr(k, "value", None) == "sessions"), None
@@ -265,9 +274,12 @@ def parse_config(text: str, path: Path) -> OpsConfig:
     entries = _mapping_items(sessions_node)
     for index, (key_node, value_node) in enumerate(entries):
         name = str(getattr(key_node, "value", "?"))
+        shown_name = _printable(name)
         line = _line(key_node)
         if index >= validation.MAX_SESSIONS:
-            dropped = ", ".join(f"'{getattr(k, 'value', '?')}'" for k, _ in entries[index:])
+            dropped = ", ".join(
+                f"'{_printable(str(getattr(k, 'value', '?')))}'" for k, _ in entries[index:]
+            )
             warnings.append(
                 f"{shown}:{line}: more than {validation.MAX_SESSIONS} sessions: "
                 f"dropped {dropped}"
@@ -275,7 +287,7 @@ def parse_config(text: str, path: Path) -> OpsConfig:
             break
         if name in seen:
             reason = f"defined twice (also at line {seen[name]}): rename one"
-            message = f"{shown}:{line}: session '{name}': {reason}"
+            message = f"{shown}:{line}: session '{shown_name}': {reason}"
             sessions.pop(name, None)
             invalid[name] = message
             warnings.append(message)
@@ -285,7 +297,7 @@ def parse_config(text: str, path: Path) -> OpsConfig:
             spec = _session(key_node, value_node, defaults, base_dir)
             sessions[name] = spec.with_changes(source=f"{shown}:{line}")
         except _EntryError as exc:
-            message = f"{shown}:{exc.line}: session '{name}': {exc.field}: {exc.reason}"
+            message = f"{shown}:{exc.line}: session '{shown_name}': {exc.field}: {exc.reason}"
             invalid[name] = message
             warnings.append(message)
     return OpsConfig(
@@ -296,6 +308,25 @@ def parse_config(text: str, path: Path) -> OpsConfig:
         warnings=tuple(warnings),
         **defaults,
     )
+
+
+def _printable(text: str) -> str:
+    """A name as shown in a warning: control characters escaped, so it stays one line."""
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
+def _refuse_duplicate_keys(node: yaml.MappingNode, shown: str, prefix: str) -> None:
+    first: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = getattr(key_node, "value", None)
+        if not isinstance(key, str):
+            continue
+        if key in first:
+            raise ConfigError(
+                f"{shown}:{_line(key_node)}: {prefix}{_printable(key)}: duplicate key "
+                f"(first at line {first[key]})"
+            )
+        first[key] = _line(key_node)
 
 
 def _ops_defaults(ops_node: yaml.MappingNode, shown: str) -> dict[str, Any]:
@@ -351,6 +382,9 @@ def _session(
     if raw is None and not yaml_errors:
         raw = {}
     if not isinstance(raw, dict):
+        if yaml_errors:
+            err_path, err_line, message = yaml_errors[0]
+            raise _EntryError(err_line, validation.error_field(err_path) or "entry", message)
         raise _EntryError(_line(value_node), "entry", "expected a mapping of settings")
     problems = [(line_, validation.error_field(p) or "entry", m) for p, line_, m in yaml_errors]
     clean: dict[str, Any] = {}

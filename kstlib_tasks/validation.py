@@ -302,7 +302,7 @@ def port(value: Any) -> str:
     if spec.startswith("["):
         end = spec.find("]")
         ip, spec = spec[: end + 1], spec[end + 2 :] if end != -1 else ""
-        if end == -1 or not IPV6_RE.fullmatch(ip):
+        if end == -1 or not IPV6_RE.fullmatch(ip) or text[end + 1 : end + 2] != ":":
             raise vol.Invalid(f"invalid port {_show(text)}: bad IPv6 address")
         parts = [ip, *spec.split(":")]
     else:
@@ -491,6 +491,8 @@ def error_field(path: Iterable[Any]) -> str:
     for part in path:
         if isinstance(part, int):
             text += f"[{part}]"
+        elif not str(part).isprintable():  # a key with a newline must not split the message
+            text += f".{_show(str(part))}" if text else _show(str(part))
         else:
             text += f".{part}" if text else str(part)
     return text

@@ -122,7 +122,9 @@ def _scalar(node: yaml.ScalarNode) -> Any:
         return None
     if tag == _TAG + "bool":
         if text.lower() in _YAML11_BOOLEANS:
-            raise _YamlValueError(node, f"'{text}' is read as a boolean by YAML: quote it")
+            raise _YamlValueError(
+                node, f"'{text}' is read as a boolean by YAML: quote it (or write true/false)"
+            )
         return text.lower() == "true"
     if tag in (_TAG + "int", _TAG + "float"):
         if ":" in text:

@@ -174,6 +174,8 @@ def command(value: Any) -> tuple[str, ...]:
         if not value:
             raise vol.Invalid("command is empty")
         words = [_command_text(_require_str(w, "a string for each command word")) for w in value]
+        if not words[0]:
+            raise vol.Invalid("command starts with an empty word")
         if sum(len(w) + 1 for w in words) > MAX_COMMAND:
             raise vol.Invalid(f"command longer than {MAX_COMMAND} characters")
         return tuple(words)
@@ -270,6 +272,8 @@ def volume(value: Any) -> str:
     odd = _odd_character(text, allow_tab=False)
     if odd:
         raise vol.Invalid(f"volume contains a {odd}")
+    if len(text) > MAX_PATH:
+        raise vol.Invalid(f"volume longer than {MAX_PATH} characters")
     if ".." in text:
         raise vol.Invalid(f"volume {_show(text)} contains '..'")
     parts = text.split(":")

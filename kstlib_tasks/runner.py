@@ -9,9 +9,11 @@ install hint; a failed call becomes :class:`BackendError` carrying its stderr.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import NoReturn
@@ -97,24 +99,47 @@ class Runner:
         full = [*self.base_args, *args]
         log.debug("run: %s", shlex.join(self.argv(*args)))
         env = {**os.environ, **self.extra_env} if self.extra_env else None
+        limit = timeout if timeout is not None else self.timeout
         kwargs: dict = {
             "_tty_out": False,
             "_return_cmd": True,
             "_ok_code": list(range(256)),
-            "_timeout": timeout if timeout is not None else self.timeout,
             "_decode_errors": "replace",
+            # Not sh's `_timeout`: its watcher thread sleeps in 0.1 s steps and the call waits
+            # for it, which made every call ~100 ms instead of ~7 ms. A Timer that kills the
+            # process is cancelled at once when the command ends.
+            "_bg": True,
+            "_bg_exc": False,
         }
         if env is not None:
             kwargs["_env"] = env
         if input is not None:
             kwargs["_in"] = input
+        running = command(*full, **kwargs)
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            with contextlib.suppress(OSError):  # it may have ended just now
+                running.kill()
+
+        timer = threading.Timer(limit, expire) if limit else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
         try:
-            finished = command(*full, **kwargs)
-        except sh.TimeoutException:
+            running.wait()
+        except sh.ErrorReturnCode:
+            if not expired.is_set():
+                raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if expired.is_set():
             raise BackendError(
-                f"'{shlex.join(self.argv(*args))}' did not answer within "
-                f"{kwargs['_timeout']:g}s"
-            ) from None
+                f"'{shlex.join(self.argv(*args))}' did not answer within {limit:g}s"
+            )
+        finished = running
         result = Result(
             stdout=_text(finished.stdout),
             stderr=_text(finished.stderr),

@@ -175,7 +175,7 @@ def command(value: Any) -> tuple[str, ...]:
             raise vol.Invalid("command is empty")
         words = [_command_text(_require_str(w, "a string for each command word")) for w in value]
         if not words[0]:
-            raise vol.Invalid("command starts with an empty word")
+            raise vol.Invalid("command starts with an empty program name")
         if sum(len(w) + 1 for w in words) > MAX_COMMAND:
             raise vol.Invalid(f"command longer than {MAX_COMMAND} characters")
         return tuple(words)
@@ -188,6 +188,8 @@ def command(value: Any) -> tuple[str, ...]:
         raise vol.Invalid(f"cannot split command: {exc}") from None
     if not argv:
         raise vol.Invalid("command is empty")
+    if not argv[0]:
+        raise vol.Invalid("command starts with an empty program name")
     return tuple(argv)
 
 

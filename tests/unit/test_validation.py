@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import voluptuous as vol
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from kstlib_tasks import validation as v
@@ -855,6 +855,12 @@ _QUOTABLE_WORD = st.text(
 )
 
 
+def test_empty_program_name_refused() -> None:
+    for value in ("''", ["", "x"], '"" arg'):
+        with pytest.raises(vol.Invalid, match="empty program name"):
+            v.command(value)
+
+
 @FAST
 @given(st.lists(_SAFE_WORD, min_size=1, max_size=12))
 def test_property_safe_words_round_trip(words: list[str]) -> None:
@@ -864,6 +870,7 @@ def test_property_safe_words_round_trip(words: list[str]) -> None:
 @FAST
 @given(st.lists(_QUOTABLE_WORD, min_size=1, max_size=8))
 def test_property_quoted_words_round_trip(words: list[str]) -> None:
+    assume(words[0] != "")  # an empty program name is refused (tested below)
     text = shlex.join(words)
     assert v.command(text) == tuple(words)
     assert v.command(words) == tuple(words)

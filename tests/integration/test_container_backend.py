@@ -1,0 +1,361 @@
+"""The container backend against real podman and a real docker engine (every test runs on both).
+
+Images are the locally built test images (never pulled). Names come from ``unique_name`` and the
+``runtime`` fixture removes every container of this run afterwards; tests that create other
+things (an image tag) remove them themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kstlib_tasks.backends.base import Backend
+from kstlib_tasks.backends.container import (
+    LABEL_SESSION,
+    LABEL_SPEC,
+    ContainerBackend,
+    detect_runtime,
+)
+from kstlib_tasks.errors import (
+    BackendError,
+    ContainerRuntimeNotFoundError,
+    ImageNotFoundError,
+    SessionAlreadyRunningError,
+    SessionNotRunningError,
+)
+from kstlib_tasks.models import SessionSpec, SessionStatus, State
+from tests.helpers import BUSYBOX_IMAGE, PYTHON_IMAGE, retry_until
+
+pytestmark = pytest.mark.containers
+
+SLEEPER = ("sh", "-c", "echo started; exec sleep 300")
+
+SIGTERM_SCRIPT = """
+import pathlib, signal, sys, time
+def bye(signum, frame):
+    pathlib.Path("/data/marker").write_text(f"TERM {signum}")
+    print("got SIGTERM", flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, bye)
+print("ready", flush=True)
+while True:
+    time.sleep(0.1)
+"""
+
+
+def spec(name: str, *command: str, image: str = BUSYBOX_IMAGE, **kw) -> SessionSpec:
+    return SessionSpec(
+        name=name, backend="container", image=image, command=command or SLEEPER, **kw
+    )
+
+
+def raw(runtime: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The runtime itself, bypassing kstlib (to create foreign objects and check results)."""
+    return subprocess.run([runtime, *args], capture_output=True, text=True, timeout=120)
+
+
+def exited(backend: ContainerBackend, name: str) -> SessionStatus | None:
+    st = backend.status(name)
+    return st if st is not None and st.state is State.EXITED else None
+
+
+def has_line(backend: ContainerBackend, name: str, text: str) -> bool:
+    return text in backend.logs(name)
+
+
+def test_backend_protocol(runtime: str) -> None:
+    backend: Backend = ContainerBackend(runtime)  # type-checks against the Protocol
+    assert backend.name == "container"
+
+
+def test_lifecycle(runtime: str, unique_name) -> None:
+    backend = ContainerBackend(runtime)
+    name = unique_name("life")
+    started = backend.start(spec(name))
+    assert started.name == name and started.backend == "container"
+    assert started.state is State.RUNNING and started.pid and started.pid > 0
+    assert started.managed and started.runtime == runtime and started.image == BUSYBOX_IMAGE
+    assert started.created_at and started.created_at.endswith("Z")
+    assert started.command == "sh -c 'echo started; exec sleep 300'"
+
+    status = backend.status(name)
+    assert status is not None and status.state is State.RUNNING and status.pid == started.pid
+    listed = {s.name: s for s in backend.list()}
+    assert listed[name].state is State.RUNNING and listed[name].managed
+    assert listed[name].created_at == started.created_at
+    retry_until(lambda: has_line(backend, name, "started"))
+
+    stopped = backend.stop(name, timeout=1)
+    assert stopped.state is State.EXITED and stopped.exit_code is not None
+    assert backend.status(name) is None
+    assert name not in {s.name for s in backend.list()}
+    with pytest.raises(SessionNotRunningError):
+        backend.stop(name)
+
+
+def test_labels_mark_the_container(runtime: str, unique_name) -> None:
+    backend = ContainerBackend(runtime)
+    the_spec = spec(name := unique_name("labels"))
+    backend.start(the_spec)
+    template = " ".join(
+        f'{{{{index .Config.Labels "{key}"}}}}' for key in (LABEL_SESSION, LABEL_SPEC)
+    )
+    out = raw(runtime, "inspect", "--type", "container", "--format", template, name)
+    assert out.stdout.split() == [name, the_spec.fingerprint()]
+    backend.stop(name, force=True)
+
+
+def test_env_volume_workdir_and_port_reach_the_process(
+    runtime: str, unique_name, tmp_path: Path
+) -> None:
+    backend = ContainerBackend(runtime)
+    name = unique_name("envvol")
+    data = tmp_path / "data"
+    data.mkdir()
+    backend.start(spec(
+        name,
+        "sh", "-c", 'echo "$GREETING" > env.txt; pwd > pwd.txt; echo written',
+        env={"GREETING": "hello world; not a shell"},
+        volumes=(f"{data}:/data",),
+        working_dir="/data",
+        ports=("8080",),
+    ))
+    done = retry_until(lambda: exited(backend, name))
+    assert done.exit_code == 0
+    assert (data / "env.txt").read_text() == "hello world; not a shell\n"
+    assert (data / "pwd.txt").read_text() == "/data\n"
+    assert backend.logs(name) == ["written"]
+    backend.stop(name)
+
+
+@pytest.mark.parametrize("init", [True, False], ids=["init", "pid1"])
+def test_graceful_stop_reaches_sigterm_handler(
+    runtime: str, unique_name, tmp_path: Path, init: bool
+) -> None:
+    backend = ContainerBackend(runtime)
+    name = unique_name("term")
+    data = tmp_path / "data"
+    data.mkdir()
+    backend.start(spec(
+        name, "python3", "-u", "-c", SIGTERM_SCRIPT,
+        image=PYTHON_IMAGE, volumes=(f"{data}:/data",), init=init,
+    ))
+    retry_until(lambda: has_line(backend, name, "ready"), timeout=30)
+    began = time.monotonic()
+    stopped = backend.stop(name, timeout=20)
+    assert time.monotonic() - began < 15, "stop waited for the kill timeout: SIGTERM was lost"
+    assert (data / "marker").read_text() == "TERM 15"
+    assert stopped.state is State.EXITED and stopped.exit_code == 0
+    assert backend.logs(name) == ["ready", "got SIGTERM"]  # kept after removal
+
+
+def test_exit_code_of_a_failing_command_and_replacement(runtime: str, unique_name) -> None:
+    backend = ContainerBackend(runtime)
+    name = unique_name("fail")
+    backend.start(spec(name, "sh", "-c", "echo out; echo err >&2; exit 7"))
+    done = retry_until(lambda: exited(backend, name))
+    assert done.exit_code == 7 and done.pid is None
+    listed = {s.name: s for s in backend.list()}
+    assert listed[name].state is State.EXITED and listed[name].exit_code == 7
+    assert sorted(backend.logs(name)) == ["err", "out"]  # both streams
+
+    # start replaces the exited leftover with a container from the *current* spec
+    replaced = backend.start(spec(name, "sh", "-c", "echo second; exec sleep 300"))
+    assert replaced.state is State.RUNNING
+    assert replaced.command == "sh -c 'echo second; exec sleep 300'"
+    retry_until(lambda: backend.logs(name) == ["second"])
+    backend.stop(name, force=True)
+
+
+def test_logs_after_stop_and_lines(runtime: str, unique_name) -> None:
+    backend = ContainerBackend(runtime)
+    name = unique_name("logs")
+    backend.start(spec(name, "sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done; sleep 300"))
+    retry_until(lambda: has_line(backend, name, "line5"))
+    assert backend.logs(name, lines=2) == ["line4", "line5"]
+    backend.stop(name, force=True)
+    assert backend.status(name) is None
+    assert backend.logs(name) == [f"line{i}" for i in range(1, 6)]
+    assert backend.logs(name, lines=2) == ["line4", "line5"]
+    assert backend.logs(name, lines=0) == []
+
+
+def test_logs_of_nothing_is_an_error(runtime: str, unique_name) -> None:
+    with pytest.raises(SessionNotRunningError, match="no saved logs"):
+        ContainerBackend(runtime).logs(unique_name("never"))
+
+
+def test_missing_image_is_named_and_never_pulled(runtime: str, unique_name) -> None:
+    backend = ContainerBackend(runtime)
+    name = unique_name("noimg")
+    image = "localhost/kstlib-test-missing:never"
+    began = time.monotonic()
+    with pytest.raises(ImageNotFoundError) as info:
+        backend.start(spec(name, image=image))
+    assert image in str(info.value) and runtime in str(info.value)
+    assert time.monotonic() - began < 20
+    assert backend.status(name) is None
+
+
+def test_failed_run_leaves_no_container(runtime: str, unique_name) -> None:
+    backend = ContainerBackend(runtime)
+    name = unique_name("badcmd")
+    # Without an init process the runtime itself fails to start the command: the container
+    # it had already created must go.
+    with pytest.raises(BackendError, match="nonexistent"):
+        backend.start(spec(name, "/nonexistent", init=False))
+    assert backend.status(name) is None
+    assert name not in {s.name for s in backend.list()}
+    # With --init, the init process starts and reports the failure as an exit code instead.
+    backend.start(spec(name, "/nonexistent"))
+    done = retry_until(lambda: exited(backend, name))
+    assert done.exit_code not in (None, 0)  # tini says 127, catatonit 1
+    assert "no such file" in "\n".join(backend.logs(name)).lower()
+    backend.stop(name)
+
+
+def test_already_running(runtime: str, unique_name) -> None:
+    backend = ContainerBackend(runtime)
+    name = unique_name("twice")
+    first = backend.start(spec(name))
+    with pytest.raises(SessionAlreadyRunningError) as info:
+        backend.start(spec(name, "sh", "-c", "echo other"))
+    assert f"session '{name}' is already running ({runtime})" in str(info.value)
+    # the running container was left alone
+    status = backend.status(name)
+    assert status is not None and status.pid == first.pid
+    backend.stop(name, force=True)
+
+
+def test_container_created_by_hand(runtime: str, unique_name) -> None:
+    backend = ContainerBackend(runtime)
+    name = unique_name("foreign")
+    made = raw(runtime, "run", "-d", "--pull=never", "--name", name, BUSYBOX_IMAGE,
+               "sh", "-c", "echo by hand; exec sleep 300")
+    assert made.returncode == 0, made.stderr
+    listed = {s.name: s for s in backend.list()}
+    assert listed[name].state is State.RUNNING and not listed[name].managed
+    status = backend.status(name)
+    assert status is not None and not status.managed and status.pid
+    retry_until(lambda: has_line(backend, name, "by hand"))
+    stopped = backend.stop(name, timeout=1)  # sleep as PID 1 ignores SIGTERM: killed after 1s
+    assert stopped.state is State.EXITED and not stopped.managed
+    assert backend.status(name) is None
+    assert backend.logs(name) == ["by hand"]
+
+
+def test_id_prefix_is_not_a_name(runtime: str, unique_name) -> None:
+    """Runtimes accept id prefixes as references: stop must never reach a container that way."""
+    backend = ContainerBackend(runtime)
+    started = backend.start(spec(unique_name("prefix")))
+    full_id = raw(runtime, "inspect", "--type", "container", "--format", "{{.Id}}",
+                  started.name).stdout.strip()
+    prefix = full_id[:12]
+    assert backend.status(prefix) is None
+    with pytest.raises(SessionNotRunningError):
+        backend.stop(prefix, force=True)
+    status = backend.status(started.name)
+    assert status is not None and status.state is State.RUNNING
+    backend.stop(started.name, force=True)
+
+
+def test_image_named_like_a_session_is_not_a_session(runtime: str, unique_name) -> None:
+    backend = ContainerBackend(runtime)
+    name = unique_name("img")
+    tagged = raw(runtime, "tag", BUSYBOX_IMAGE, f"{name}:latest")
+    assert tagged.returncode == 0, tagged.stderr
+    try:
+        assert backend.status(name) is None
+        assert name not in {s.name for s in backend.list()}
+        with pytest.raises(SessionNotRunningError):
+            backend.stop(name)
+        with pytest.raises(SessionNotRunningError):
+            backend.attach(name)
+        # and the name is still free for a real session
+        assert backend.start(spec(name)).state is State.RUNNING
+        backend.stop(name, force=True)
+    finally:
+        raw(runtime, "rmi", f"{name}:latest")
+
+
+def test_attach_to_a_stopped_container_is_an_error(runtime: str, unique_name) -> None:
+    backend = ContainerBackend(runtime)
+    name = unique_name("attx")
+    backend.start(spec(name, "true"))
+    retry_until(lambda: exited(backend, name))
+    with pytest.raises(SessionNotRunningError, match="not running"):
+        backend.attach(name)
+    backend.stop(name)
+
+
+def test_attach_replaces_the_process(runtime: str, unique_name) -> None:
+    backend = ContainerBackend(runtime)
+    name = unique_name("att")
+    backend.start(spec(name, "sh", "-c", "while true; do echo tick; sleep 0.2; done"))
+    code = (
+        "from kstlib_tasks.backends.container import ContainerBackend\n"
+        f"ContainerBackend({runtime!r}).attach({name!r})\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )
+    try:
+        with selectors.DefaultSelector() as sel:
+            sel.register(child.stdout, selectors.EVENT_READ)
+            assert sel.select(timeout=20), "attach printed nothing"
+            assert child.stdout is not None and child.stdout.readline() == b"tick\n"
+    finally:
+        os.kill(child.pid, signal.SIGKILL)  # SIGKILL: not proxied to the container
+        child.wait(timeout=30)
+    status = backend.status(name)
+    assert status is not None and status.state is State.RUNNING  # detaching left it running
+    backend.stop(name, force=True)
+
+
+# -- runtime detection (PATH made of symlinks; needs no engine) --------------------------------
+
+
+def _path_with(tmp_path: Path, names: tuple[str, ...]) -> str:
+    folder = tmp_path / "bin"
+    folder.mkdir(parents=True)
+    for name in names:
+        target = next(
+            (p for p in ("/usr/bin/" + name, "/usr/local/bin/" + name) if os.path.exists(p)),
+            "/bin/true",
+        )
+        (folder / name).symlink_to(target)
+    return str(folder)
+
+
+@pytest.mark.parametrize(
+    ("present", "expected"),
+    [(("docker",), "docker"), (("podman",), "podman"), (("docker", "podman"), "podman")],
+)
+def test_detect_runtime_order(tmp_path: Path, monkeypatch, present, expected) -> None:
+    monkeypatch.setenv("PATH", _path_with(tmp_path, present))
+    assert detect_runtime() == expected
+
+
+def test_detect_runtime_none(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PATH", _path_with(tmp_path, ()))
+    with pytest.raises(ContainerRuntimeNotFoundError) as info:
+        detect_runtime()
+    text = str(info.value)
+    assert "podman" in text and "docker" in text and "apt-get install" in text
+
+
+def test_detect_runtime_preferred(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PATH", _path_with(tmp_path, ("docker", "podman")))
+    assert detect_runtime("docker") == "docker"
+    monkeypatch.setenv("PATH", _path_with(tmp_path / "only", ("podman",)))
+    with pytest.raises(ContainerRuntimeNotFoundError, match="'docker' not found"):
+        detect_runtime("docker")

@@ -377,26 +377,33 @@ def _summary(spec: SessionSpec) -> str:
 _SESSION_DOCS = {
     "start": "Start {name} ({summary}).\n\nConfig values are the defaults; a flag overrides "
              "one for this start only.",
-    "stop": "Stop {name} ({summary}) gracefully, then kill it after --timeout seconds.",
-    "restart": "Restart {name} ({summary}): stop it if live, then start it (flags as start).",
+    "stop": "Stop {name} ({summary}) gracefully, killing it after --timeout seconds.",
+    "restart": "Restart {name} ({summary}): stop if live, then start (flags as start).",
     "status": "Show the state of {name} ({summary}).",
     "logs": "Print the last output of {name} ({summary}).",
     "attach": "Attach the terminal to {name} ({summary}).",
 }
+SUMMARY_WIDTH = 48
+
+
+def _doc(verb: str, spec: SessionSpec) -> str:
+    """First line short (``inv --list`` shows it), full command or image in the body."""
+    summary = _summary(spec)
+    short = summary if len(summary) <= SUMMARY_WIDTH else summary[: SUMMARY_WIDTH - 3] + "..."
+    doc = _SESSION_DOCS[verb].format(name=spec.name, summary=short)
+    where = f" ({spec.source})" if spec.source else ""
+    return f"{doc}\n\nConfigured{where}: {summary}."
 
 
 def session_collection(source: ConfigSource, spec: SessionSpec) -> Collection:
     """``<name>.start`` and friends for one configured session, flags mirroring the CLI."""
     ops = Ops(source)
     collection = Collection(spec.name)
-    summary = _summary(spec)
     session_start = start_flags(spec)
     flags = {"start": session_start, "restart": (*session_start, FORCE, TIMEOUT)}
     for verb in VERBS[1:]:
         collection.add_task(_session_task(ops, spec.name, verb,
-                                          flags.get(verb, _VERB_FLAGS[verb]),
-                                          _SESSION_DOCS[verb].format(name=spec.name,
-                                                                     summary=summary)))
+                                          flags.get(verb, _VERB_FLAGS[verb]), _doc(verb, spec)))
     return collection
 
 

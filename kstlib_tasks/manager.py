@@ -13,6 +13,7 @@ involved, whatever the number of sessions.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
     from .config import OpsConfig
 
 LIST_HINT = "see: kstlib ops list"
+# Names of live objects we may look up but not create: the container-name grammar of docker and
+# podman, bounded. Only ever passed as one argv word (or tmux's exact "=name" target).
+LIVE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", re.ASCII)
 
 # (backend, scope): scope is the tmux socket name (None: default server) or the runtime name.
 Location = tuple[str, str | None]
@@ -119,10 +123,22 @@ class SessionManager:
     # ------------------------------------------------------------------ lookups
 
     def spec(self, name: str) -> SessionSpec | None:
-        """The configured spec (InvalidSessionError for a refused entry), or None."""
+        """The configured spec (InvalidSessionError for a refused entry), or None.
+
+        A name that breaks the session-name rule can still be LOOKED UP when it is a valid
+        container name (``happy_turing``, made by docker): ``list`` shows every container, so
+        each must be reachable by name. Such a name can never be started (the overrides check
+        it with the strict rule).
+        """
+        from .errors import ValidationError
         from .validation import check
 
-        check("name", name)
+        try:
+            check("name", name)
+        except ValidationError:
+            if not LIVE_NAME.fullmatch(name):
+                raise
+            return None
         return self.config.spec(name)
 
     def _candidates(self, name: str, spec: SessionSpec | None) -> list[Location]:

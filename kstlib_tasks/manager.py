@@ -235,25 +235,37 @@ class SessionManager:
                     hint="define it in kstlib.conf.yml or give --command/--image",
                 )
             spec = self.config.adhoc_spec(name, overrides.get("backend"))
+        new_backend = overrides.get("backend")
+        if new_backend and new_backend != spec.backend and not overrides.get("working_dir"):
+            # A tmux working_dir is a host folder, a container's is a path inside the image:
+            # neither means anything on the other backend (podman refuses a missing workdir).
+            spec = spec.with_changes(working_dir=None)
         overrides.setdefault("base_dir", Path.cwd())
         spec = apply_overrides(spec, **overrides)
-        if configured is not None and configured.backend != spec.backend:
-            self._refuse_if_running_elsewhere(configured)
+        self._refuse_if_running_elsewhere(spec, configured)
         status = self.backend_for(spec).start(spec)
         return self._decorate(status.with_changes(managed=True), configured)
 
-    def _refuse_if_running_elsewhere(self, configured: SessionSpec) -> None:
-        """One name, one live session: starting astro-dev as a container while it runs in tmux
-        would make ``status`` ambiguous."""
-        try:
-            current = self.backend_for(configured).status(configured.name)
-        except BackendNotFoundError:
-            return
-        if current is not None and current.state == State.RUNNING:
-            raise SessionAlreadyRunningError(
-                f"session '{configured.name}' is already running ({current.backend})",
-                hint=f"stop it first: kstlib ops stop {configured.name}",
-            )
+    def _refuse_if_running_elsewhere(self, spec: SessionSpec,
+                                     configured: SessionSpec | None) -> None:
+        """One name, one running session: starting astro-dev in tmux while it runs as a
+        container (or the reverse) would make ``status``/``stop`` ambiguous. The target backend
+        refuses its own duplicates; this looks at the other places, ignoring a backend that is
+        not installed."""
+        target: Location = (spec.backend, spec.socket_name if spec.backend == "tmux"
+                            else spec.runtime)
+        for place in self._candidates(spec.name, configured):
+            if place == target or (place[0] == "container" == spec.backend):
+                continue
+            try:
+                current = self._at(place).status(spec.name)
+            except BackendNotFoundError:
+                continue
+            if current is not None and current.state == State.RUNNING:
+                raise SessionAlreadyRunningError(
+                    f"session '{spec.name}' is already running ({current.backend})",
+                    hint=f"stop it first: kstlib ops stop {spec.name}",
+                )
 
     def stop(self, name: str, *, timeout: float = 10.0, force: bool = False) -> SessionStatus:
         """Stop the live session of that name; the result is the status after stopping."""

@@ -331,3 +331,22 @@ def test_attach_needs_a_running_session(fakes):
     m.tmux(None).add("astro-dev")
     with pytest.raises(SystemExit):
         m.attach("astro-dev")
+
+
+def test_start_in_tmux_while_running_as_container_is_refused(fakes):
+    m = manager(fakes)
+    m.container("podman").add("astro-dev")
+    with pytest.raises(SessionAlreadyRunningError, match="container"):
+        m.start("astro-dev")
+    assert "start" not in m.tmux(None).calls
+
+
+def test_start_ignores_a_missing_other_backend():
+    no_runtime = Fakes(runtime=None)
+    assert manager(no_runtime).start("astro-dev").state == State.RUNNING
+
+
+def test_backend_override_drops_the_host_working_dir(fakes):
+    specs = {"w": SessionSpec("w", "tmux", ("sleep", "9"), working_dir="/host/only")}
+    manager(fakes, sessions=specs).start("w", backend="container", image="busybox")
+    assert fakes.containers["podman"].started[0].working_dir is None

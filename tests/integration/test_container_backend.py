@@ -71,6 +71,20 @@ def has_line(backend: ContainerBackend, name: str, text: str) -> bool:
     return text in backend.logs(name)
 
 
+def wait_for_line(backend: ContainerBackend, name: str, text: str, timeout: float = 60) -> None:
+    """Wait until the session printed ``text``; on timeout say what it was doing instead.
+
+    Generous timeout: the suite shares the machine with image builds and other suites.
+    """
+    try:
+        retry_until(lambda: has_line(backend, name, text), timeout=timeout)
+    except AssertionError:
+        raise AssertionError(
+            f"{name!r} never printed {text!r}: status {backend.status(name)}, "
+            f"logs {backend.logs(name)[-10:]}"
+        ) from None
+
+
 def test_backend_protocol(runtime: str) -> None:
     backend: Backend = ContainerBackend(runtime)  # type-checks against the Protocol
     assert backend.name == "container"
@@ -91,7 +105,7 @@ def test_lifecycle(runtime: str, unique_name) -> None:
     listed = {s.name: s for s in backend.list()}
     assert listed[name].state is State.RUNNING and listed[name].managed
     assert listed[name].created_at == started.created_at
-    retry_until(lambda: has_line(backend, name, "started"))
+    wait_for_line(backend, name, "started")
 
     stopped = backend.stop(name, timeout=1)
     assert stopped.state is State.EXITED and stopped.exit_code is not None
@@ -128,7 +142,7 @@ def test_env_volume_workdir_and_port_reach_the_process(
         working_dir="/data",
         ports=("8080",),
     ))
-    done = retry_until(lambda: exited(backend, name))
+    done = retry_until(lambda: exited(backend, name), timeout=60)
     assert done.exit_code == 0
     assert (data / "env.txt").read_text() == "hello world; not a shell\n"
     assert (data / "pwd.txt").read_text() == "/data\n"
@@ -148,7 +162,7 @@ def test_graceful_stop_reaches_sigterm_handler(
         name, "python3", "-u", "-c", SIGTERM_SCRIPT,
         image=PYTHON_IMAGE, volumes=(f"{data}:/data",), init=init,
     ))
-    retry_until(lambda: has_line(backend, name, "ready"), timeout=30)
+    wait_for_line(backend, name, "ready")
     began = time.monotonic()
     stopped = backend.stop(name, timeout=20)
     assert time.monotonic() - began < 15, "stop waited for the kill timeout: SIGTERM was lost"
@@ -161,7 +175,7 @@ def test_exit_code_of_a_failing_command_and_replacement(runtime: str, unique_nam
     backend = ContainerBackend(runtime)
     name = unique_name("fail")
     backend.start(spec(name, "sh", "-c", "echo out; echo err >&2; exit 7"))
-    done = retry_until(lambda: exited(backend, name))
+    done = retry_until(lambda: exited(backend, name), timeout=60)
     assert done.exit_code == 7 and done.pid is None
     listed = {s.name: s for s in backend.list()}
     assert listed[name].state is State.EXITED and listed[name].exit_code == 7
@@ -171,7 +185,7 @@ def test_exit_code_of_a_failing_command_and_replacement(runtime: str, unique_nam
     replaced = backend.start(spec(name, "sh", "-c", "echo second; exec sleep 300"))
     assert replaced.state is State.RUNNING
     assert replaced.command == "sh -c 'echo second; exec sleep 300'"
-    retry_until(lambda: backend.logs(name) == ["second"])
+    retry_until(lambda: backend.logs(name) == ["second"], timeout=60)
     backend.stop(name, force=True)
 
 
@@ -179,7 +193,7 @@ def test_logs_after_stop_and_lines(runtime: str, unique_name) -> None:
     backend = ContainerBackend(runtime)
     name = unique_name("logs")
     backend.start(spec(name, "sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done; sleep 300"))
-    retry_until(lambda: has_line(backend, name, "line5"))
+    wait_for_line(backend, name, "line5")
     assert backend.logs(name, lines=2) == ["line4", "line5"]
     backend.stop(name, force=True)
     assert backend.status(name) is None
@@ -216,7 +230,7 @@ def test_failed_run_leaves_no_container(runtime: str, unique_name) -> None:
     assert name not in {s.name for s in backend.list()}
     # With --init, the init process starts and reports the failure as an exit code instead.
     backend.start(spec(name, "/nonexistent"))
-    done = retry_until(lambda: exited(backend, name))
+    done = retry_until(lambda: exited(backend, name), timeout=60)
     assert done.exit_code not in (None, 0)  # tini says 127, catatonit 1
     assert "no such file" in "\n".join(backend.logs(name)).lower()
     backend.stop(name)
@@ -245,7 +259,7 @@ def test_container_created_by_hand(runtime: str, unique_name) -> None:
     assert listed[name].state is State.RUNNING and not listed[name].managed
     status = backend.status(name)
     assert status is not None and not status.managed and status.pid
-    retry_until(lambda: has_line(backend, name, "by hand"))
+    wait_for_line(backend, name, "by hand")
     stopped = backend.stop(name, timeout=1)  # sleep as PID 1 ignores SIGTERM: killed after 1s
     assert stopped.state is State.EXITED and not stopped.managed
     assert backend.status(name) is None
@@ -290,7 +304,7 @@ def test_attach_to_a_stopped_container_is_an_error(runtime: str, unique_name) ->
     backend = ContainerBackend(runtime)
     name = unique_name("attx")
     backend.start(spec(name, "true"))
-    retry_until(lambda: exited(backend, name))
+    retry_until(lambda: exited(backend, name), timeout=60)
     with pytest.raises(SessionNotRunningError, match="not running"):
         backend.attach(name)
     backend.stop(name)
@@ -311,7 +325,7 @@ def test_attach_replaces_the_process(runtime: str, unique_name) -> None:
     try:
         with selectors.DefaultSelector() as sel:
             sel.register(child.stdout, selectors.EVENT_READ)
-            assert sel.select(timeout=20), "attach printed nothing"
+            assert sel.select(timeout=60), "attach printed nothing"
             assert child.stdout is not None and child.stdout.readline() == b"tick\n"
     finally:
         os.kill(child.pid, signal.SIGKILL)  # SIGKILL: not proxied to the container

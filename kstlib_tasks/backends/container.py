@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import logging
 import math
 import os
 import re
@@ -45,6 +46,8 @@ from ..errors import (
 from ..models import BackendName, SessionSpec, SessionStatus, State
 from ..runner import INSTALL_HINTS, Runner, first_line
 
+log = logging.getLogger(__name__)
+
 LABEL_SESSION = "io.kstlib.session"
 LABEL_SPEC = "io.kstlib.spec"
 
@@ -59,6 +62,7 @@ _STATES: Mapping[str, State] = {
     "exited": State.EXITED,
     "stopped": State.EXITED,
     "dead": State.EXITED,
+    "removing": State.EXITED,  # the process is gone; --rm containers pass through this
     "created": State.STOPPED,
     "configured": State.STOPPED,
     "initialized": State.STOPPED,
@@ -538,6 +542,12 @@ class ContainerBackend:
                 session=name,
             )
         cid = container_id(item) or name
+        log_path = self._log_path(name)
+        # A container run with --rm (by hand) vanishes as soon as it stops: keep its output now.
+        auto_remove = _auto_remove(item)
+        if auto_remove:
+            self._save_output(cid, log_path)
+        final = self._status(item)
         if raw_state(item) in _ALIVE:
             if force:
                 result = self.runner.run("kill", cid, check=False)
@@ -548,19 +558,35 @@ class ContainerBackend:
                     timeout=seconds + self.runner.timeout,
                 )
             after = self._inspect(cid)
+            if force and after is not None and raw_state(after) in _ALIVE:
+                # kill only sends the signal; podman may report the exit a moment later
+                self.runner.run("wait", cid, check=False)
+                after = self._inspect(cid)
             if after is not None and raw_state(after) in _ALIVE:
                 raise BackendError(
                     f"{self.kind} could not stop '{name}': "
                     f"{first_line(result.stderr) or 'still running'}",
                     session=name,
                 )
-            item = after or item
-        final = self._status(item)
-        output = self._read_logs(cid)
-        if output is not None:
-            logstore.save(self._log_path(name), "".join(line + "\n" for line in output))
+            if after is None:  # auto-removed: exit code unknown
+                final = final.with_changes(state=State.EXITED, pid=None, exit_code=None)
+                return final
+            final = self._status(after)
+        if not auto_remove:
+            self._save_output(cid, log_path)
         self.runner.run("rm", "--force", cid, check=False)
         return final
+
+    def _save_output(self, cid: str, path: Path) -> None:
+        """Keep the container's output for ``logs`` after removal; best effort, because a
+        log driver that cannot be read back (journald, none) must not prevent the stop."""
+        try:
+            output = self._read_logs(cid)
+        except BackendError as exc:
+            log.warning("not keeping the output of %s: %s", cid[:12], exc)
+            return
+        if output is not None:
+            logstore.save(path, "".join(line + "\n" for line in output))
 
     def status(self, name: str) -> SessionStatus | None:
         """Live status from one ``inspect --type container`` (pid and exit code included)."""
@@ -614,6 +640,11 @@ class ContainerBackend:
                 session=name,
             )
         self.runner.exec("attach", container_id(item) or name)
+
+
+def _auto_remove(item: Mapping[str, Any]) -> bool:
+    host = item.get("HostConfig")
+    return isinstance(host, Mapping) and bool(host.get("AutoRemove"))
 
 
 def _mentions(text: str, needles: Iterable[str]) -> bool:

@@ -266,6 +266,20 @@ def test_container_created_by_hand(runtime: str, unique_name) -> None:
     assert backend.logs(name) == ["by hand"]
 
 
+def test_auto_removed_container_created_by_hand(runtime: str, unique_name) -> None:
+    """A ``--rm`` container vanishes when it stops: its output is kept before stopping."""
+    backend = ContainerBackend(runtime)
+    name = unique_name("autorm")
+    made = raw(runtime, "run", "-d", "--rm", "--init", "--pull=never", "--name", name,
+               BUSYBOX_IMAGE, "sh", "-c", "echo fleeting; exec sleep 300")
+    assert made.returncode == 0, made.stderr
+    wait_for_line(backend, name, "fleeting")
+    stopped = backend.stop(name, timeout=5)
+    assert stopped.state is State.EXITED and stopped.pid is None
+    retry_until(lambda: backend.status(name) is None, timeout=60)
+    assert backend.logs(name) == ["fleeting"]
+
+
 def test_id_prefix_is_not_a_name(runtime: str, unique_name) -> None:
     """Runtimes accept id prefixes as references: stop must never reach a container that way."""
     backend = ContainerBackend(runtime)

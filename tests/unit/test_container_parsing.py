@@ -313,6 +313,7 @@ def test_states():
     assert map_state("running") is State.RUNNING
     assert map_state("exited") is State.EXITED
     assert map_state("stopped") is State.EXITED  # podman, right after `podman stop`
+    assert map_state("removing") is State.EXITED  # docker, a --rm container after stop
     assert map_state("created") is State.STOPPED
     assert map_state("paused") is State.STOPPED
     assert map_state("weird") is State.UNKNOWN and map_state(None) is State.UNKNOWN

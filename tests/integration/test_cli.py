@@ -1,0 +1,328 @@
+"""The INSTALLED ``kstlib`` command, run as a subprocess in a temp project, on real backends.
+
+Each test writes its own kstlib.conf.yml with run-unique session names; the environment comes
+from the fixtures (private tmux server, private state folder, NO_COLOR). Every error must be one
+line on stderr, a non-zero exit and no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import BUSYBOX_IMAGE, PYTHON_IMAGE, retry_until
+
+VENV_BIN = Path(sys.executable).parent
+KSTLIB = str(VENV_BIN / "kstlib")
+# Prints "tick N" three times a second, with no shell syntax (the validators refuse ; & | ...).
+TICKER = ("python3 -u -c \"[print('tick', i, flush=True) or __import__('time').sleep(0.3) "
+          "for i in range(100000)]\"")
+TICKER_YAML = json.dumps(TICKER)  # a JSON string is a valid double-quoted YAML scalar
+
+pytestmark = pytest.mark.skipif(not os.access(KSTLIB, os.X_OK), reason="kstlib not installed")
+
+
+@dataclass
+class Done:
+    code: int
+    out: str
+    err: str
+
+    def ok(self) -> Done:
+        assert self.code == 0, f"exit {self.code}: {self.err}"
+        return self
+
+    def one_line_error(self) -> str:
+        """The error line (the config's own "warning:" lines may come before it)."""
+        assert self.code != 0, self.out
+        assert "Traceback" not in self.err, self.err
+        lines = [x for x in self.err.strip().splitlines() if not x.startswith("warning: ")]
+        assert len(lines) == 1, self.err
+        assert self.out == ""
+        return lines[0]
+
+
+@dataclass
+class Project:
+    root: Path
+    names: dict[str, str]
+
+    def write(self, body: str) -> Path:
+        path = self.root / "kstlib.conf.yml"
+        path.write_text(body.format(**self.names))
+        return path
+
+    def kstlib(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+               timeout: float = 120) -> Done:
+        done = subprocess.run([KSTLIB, *args], cwd=cwd or self.root, capture_output=True,
+                              text=True, timeout=timeout, env=env)
+        return Done(done.returncode, done.stdout, done.stderr)
+
+    def status(self, name: str) -> dict:
+        return json.loads(self.kstlib("ops", "status", name, "--json").ok().out)
+
+
+@pytest.fixture
+def project(tmp_path: Path, unique_name: Callable[[str], str]) -> Project:
+    names = {"dev": unique_name("dev"), "prod": unique_name("prod"), "other": unique_name("oth")}
+    return Project(tmp_path, names)
+
+
+TMUX_CONFIG = f"""\
+ops:
+  sessions:
+    {{dev}}:
+      backend: tmux
+      command: {TICKER_YAML}
+      env:
+        BOT_MODE: "dev"
+    broken-one:
+      backend: container
+      image: "UPPER/x"
+"""
+
+
+def container_config(runtime: str) -> str:
+    return f"""\
+ops:
+  container_runtime: {runtime}
+  sessions:
+    {{dev}}:
+      backend: tmux
+      command: "sleep 300"
+    {{prod}}:
+      backend: container
+      image: "{PYTHON_IMAGE}"
+      command: {TICKER_YAML}
+      env:
+        BOT_MODE: "prod"
+"""
+
+
+# ------------------------------------------------------------------------------- tmux
+
+
+def test_list_shows_defined_sessions_before_start(project: Project, tmux_available) -> None:
+    project.write(TMUX_CONFIG)
+    done = project.kstlib("ops", "list", "--backend", "tmux").ok()
+    header, *rows = done.out.splitlines()
+    assert header.split() == ["Name", "Backend", "State", "PID", "Image", "Exit"]
+    assert rows[0].split()[:3] == [project.names["dev"], "tmux", "defined"]
+    assert "\x1b" not in done.out  # not a terminal: plain text
+    assert "broken-one" in done.err and "UPPER/x" in done.err  # skipped with a warning
+
+
+def test_list_json_is_pure_json_with_warnings_on_stderr(project: Project, tmux_available) -> None:
+    project.write(TMUX_CONFIG)
+    done = project.kstlib("ops", "list", "--json").ok()
+    data = json.loads(done.out)
+    assert isinstance(data, list)
+    mine = [d for d in data if d["name"] == project.names["dev"]]
+    assert mine and mine[0]["state"] == "defined" and mine[0]["defined"] is True
+    for key in ("name", "backend", "state", "pid", "image", "exit_code", "created_at",
+                "defined", "managed"):
+        assert key in mine[0]
+    assert "warning" in done.err
+
+
+def test_tmux_lifecycle_by_name(project: Project, tmux_available) -> None:
+    project.write(TMUX_CONFIG)
+    dev = project.names["dev"]
+    assert f"started {dev} (tmux" in project.kstlib("ops", "start", dev).ok().out
+    status = project.status(dev)
+    assert status["state"] == "running" and status["backend"] == "tmux"
+    assert status["pid"] and status["managed"] is True and status["defined"] is True
+    listed = json.loads(project.kstlib("ops", "list", "--json").ok().out)
+    assert any(d["name"] == dev and d["state"] == "running" for d in listed)
+
+    def two_ticks() -> list[str]:
+        lines = project.kstlib("ops", "logs", dev, "--lines", "2").ok().out.splitlines()
+        return lines if len(lines) == 2 and all(x.startswith("tick") for x in lines) else []
+
+    retry_until(two_ticks, timeout=20)
+    assert len(project.kstlib("ops", "logs", dev, "-n", "1").ok().out.splitlines()) == 1
+
+    assert project.kstlib("ops", "stop", dev, "--timeout", "5").ok().out.startswith("stopped")
+    assert project.status(dev)["state"] == "defined"
+    after = project.kstlib("ops", "logs", dev, "-n", "30").ok().out.splitlines()
+    assert any(line.startswith("tick") for line in after)  # output outlives the session
+
+
+def test_status_text_output(project: Project, tmux_available) -> None:
+    project.write(TMUX_CONFIG)
+    out = project.kstlib("ops", "status", project.names["dev"]).ok().out
+    assert "State:" in out and "defined" in out
+
+
+def test_config_option_before_and_after_the_command(project: Project, tmux_available,
+                                                    tmp_path: Path) -> None:
+    path = project.write(TMUX_CONFIG)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for argv in (["--config", str(path), "ops", "list"],
+                 ["ops", "list", "--config", str(path)]):
+        done = project.kstlib(*argv, "--backend", "tmux", cwd=elsewhere).ok()
+        assert project.names["dev"] in done.out
+
+
+def test_kstlib_config_environment_variable(project: Project, tmux_available,
+                                            tmp_path: Path) -> None:
+    path = project.write(TMUX_CONFIG)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = project.kstlib("ops", "list", "--backend", "tmux", cwd=elsewhere,
+                          env={**os.environ, "KSTLIB_CONFIG": str(path)}).ok()
+    assert project.names["dev"] in done.out
+
+
+def test_config_is_found_from_a_subfolder(project: Project, tmux_available) -> None:
+    project.write(TMUX_CONFIG)
+    sub = project.root / "a" / "b"
+    sub.mkdir(parents=True)
+    assert project.names["dev"] in project.kstlib("ops", "list", "-b", "tmux", cwd=sub).ok().out
+
+
+def test_help(project: Project) -> None:
+    out = project.kstlib("--help").ok().out
+    assert "ops start NAME" in out and "--config" in out
+    start = project.kstlib("ops", "start", "--help").ok().out
+    for flag in ("--backend", "--command", "--image", "--env", "--volume", "--port",
+                 "--workdir", "--socket", "-L"):
+        assert flag in start
+    assert "-n INT, --lines=INT" in project.kstlib("ops", "logs", "--help").ok().out
+
+
+def test_help_on_the_positional_starts_nothing(project: Project, tmux_available) -> None:
+    project.write(TMUX_CONFIG)
+    project.kstlib("ops", "start", "--help").ok()
+    listed = json.loads(project.kstlib("ops", "list", "--json", "--backend", "tmux").ok().out)
+    assert all(d["state"] == "defined" for d in listed if d["defined"])
+    assert not any(d["name"] == "--help" for d in listed)
+
+
+# ------------------------------------------------------------------------------- errors
+
+
+def test_unknown_session(project: Project, tmux_available) -> None:
+    project.write(TMUX_CONFIG)
+    line = project.kstlib("ops", "status", "nobody-here").one_line_error()
+    assert "nobody-here" in line and "kstlib ops list" in line
+
+
+def test_already_running_and_not_running(project: Project, tmux_available) -> None:
+    project.write(TMUX_CONFIG)
+    dev = project.names["dev"]
+    assert "not running" in project.kstlib("ops", "stop", dev).one_line_error()
+    project.kstlib("ops", "start", dev).ok()
+    assert "already running" in project.kstlib("ops", "start", dev).one_line_error()
+    project.kstlib("ops", "stop", dev, "-f").ok()
+
+
+def test_invalid_values_on_the_command_line(project: Project, tmux_available) -> None:
+    project.write(TMUX_CONFIG)
+    dev = project.names["dev"]
+    line = project.kstlib("ops", "start", dev, "--backend", "container", "--image",
+                          "UPPER/x").one_line_error()
+    assert line == f"session '{dev}': image: invalid image reference 'UPPER/x'"
+    assert "';'" in project.kstlib("ops", "start", dev, "-c", "sleep 1; id").one_line_error()
+    assert "lines" in project.kstlib("ops", "logs", dev, "-n", "x").one_line_error()
+    assert "timeout" in project.kstlib("ops", "stop", dev, "-t", "soon").one_line_error()
+    assert "backend" in project.kstlib("ops", "list", "--backend", "vm").one_line_error()
+    assert "unknown command" in project.kstlib("ops", "launch", dev).one_line_error()
+
+
+def test_invalid_config_entry_cannot_be_started(project: Project, tmux_available) -> None:
+    project.write(TMUX_CONFIG)
+    line = project.kstlib("ops", "start", "broken-one").one_line_error()
+    assert "broken-one" in line and "UPPER/x" in line
+
+
+def test_bad_config_file(project: Project) -> None:
+    (project.root / "kstlib.conf.yml").write_text("ops:\n  sessions: [oops\n")
+    line = project.kstlib("ops", "list").one_line_error()
+    assert "kstlib.conf.yml:" in line and "YAML" in line
+
+
+def test_missing_explicit_config(project: Project) -> None:
+    line = project.kstlib("--config", "missing.yml", "ops", "list").one_line_error()
+    assert "missing.yml" in line
+
+
+def test_invokes_own_config_flag_is_not_accepted(project: Project) -> None:
+    assert "-f" in project.kstlib("-f", "x.yml", "ops", "list").one_line_error()
+
+
+def test_backend_missing(project: Project, tmp_path: Path) -> None:
+    project.write(TMUX_CONFIG)
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    env = {**os.environ, "PATH": str(empty)}
+    line = project.kstlib("ops", "start", project.names["dev"], env=env).one_line_error()
+    assert "tmux" in line and "not found" in line
+
+
+# ------------------------------------------------------------------------------- containers
+
+
+@pytest.mark.containers
+def test_container_lifecycle_and_image_override(project: Project, runtime: str,
+                                                tmux_available) -> None:
+    project.write(container_config(runtime))
+    prod = project.names["prod"]
+    listed = json.loads(project.kstlib("ops", "list", "--json").ok().out)
+    assert any(d["name"] == prod and d["state"] == "defined" for d in listed)
+
+    project.kstlib("ops", "start", prod).ok()
+    status = project.status(prod)
+    assert (status["backend"], status["state"], status["image"]) == (
+        "container", "running", PYTHON_IMAGE)
+    assert status["defined"] is True and status["managed"] is True
+
+    def ticks() -> bool:
+        out = project.kstlib("ops", "logs", prod, "--lines", "2").ok().out.splitlines()
+        return len(out) == 2 and out[-1].startswith("tick")
+
+    retry_until(ticks, timeout=30)
+    project.kstlib("ops", "stop", prod, "--timeout", "5").ok()
+    assert project.status(prod)["state"] == "defined"
+    assert "tick" in project.kstlib("ops", "logs", prod, "-n", "5").ok().out
+
+    # --image overrides the config for one start (busybox has no python: override the command)
+    project.kstlib("ops", "start", prod, "--image", BUSYBOX_IMAGE, "-c", "sleep 300").ok()
+    assert project.status(prod)["image"] == BUSYBOX_IMAGE
+    project.kstlib("ops", "stop", prod, "-f").ok()
+
+
+@pytest.mark.containers
+def test_tmux_session_started_as_container_reports_the_container(
+        project: Project, runtime: str, tmux_available) -> None:
+    project.write(container_config(runtime))
+    dev = project.names["dev"]
+    project.kstlib("ops", "start", dev, "--backend", "container", "--image",
+                   BUSYBOX_IMAGE).ok()
+    status = project.status(dev)
+    assert (status["backend"], status["state"], status["image"]) == (
+        "container", "running", BUSYBOX_IMAGE)
+    # one name, one running session
+    assert "already running" in project.kstlib("ops", "start", dev).one_line_error()
+    listed = json.loads(project.kstlib("ops", "list", "--json").ok().out)
+    rows = {(d["name"], d["backend"]): d for d in listed if d["name"] == dev}
+    assert rows[(dev, "tmux")]["state"] == "defined"
+    assert rows[(dev, "container")]["state"] == "running"
+    project.kstlib("ops", "stop", dev).ok()
+    assert project.status(dev)["backend"] == "tmux"
+
+
+@pytest.mark.containers
+def test_missing_image_is_one_line(project: Project, runtime: str) -> None:
+    project.write(container_config(runtime))
+    line = project.kstlib("ops", "start", project.names["prod"], "--image",
+                          "localhost/kstlib-no-such-image:1").one_line_error()
+    assert "kstlib-no-such-image" in line

@@ -14,8 +14,9 @@ called like the session is not a session), checks the exact name, and then works
 
 Call counts (each ~6 ms through sh): start 2 (``run`` + ``inspect``; replacing a leftover adds
 ``inspect`` + ``rm`` + a second ``run``), stop 5 for a running container (``inspect``, ``stop``,
-``inspect`` for the exit code, ``logs`` to keep the output, ``rm``), 3 for an exited one,
-status 1, list 1, logs 2.
+``inspect`` for the exit code, ``logs`` to keep the output, ``rm``; a ``kill`` that the
+runtime reports late adds a ``wait``), 3 for an exited one, status 1, list 1, logs 2, attach 1
+before the exec.
 """
 
 from __future__ import annotations
@@ -493,7 +494,6 @@ class ContainerBackend:
         ``inspect`` to tell a running container (error) from a leftover (removed, then run
         again from the *current* spec, never restarted with its old image or command).
         """
-        logstore.reset(self._log_path(spec.name))
         cid, stderr = self._run(spec)
         if cid is None and _mentions(stderr, (_NAME_IN_USE,)):
             existing = self._inspect(spec.name)
@@ -516,6 +516,9 @@ class ContainerBackend:
                 f"{first_line(_strip_hint(stderr)) or 'no output'}",
                 session=spec.name,
             )
+        # A new run, a new log: the copy kept by an earlier stop is now outdated (kept until
+        # here so that a failed start does not lose the last run's output).
+        logstore.reset(self._log_path(spec.name))
         item = self._inspect(cid)
         if item is None:  # removed at once (e.g. a --rm in some wrapper): report what we know
             return SessionStatus(

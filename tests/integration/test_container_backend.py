@@ -200,6 +200,15 @@ def test_logs_after_stop_and_lines(runtime: str, unique_name) -> None:
     assert backend.logs(name) == [f"line{i}" for i in range(1, 6)]
     assert backend.logs(name, lines=2) == ["line4", "line5"]
     assert backend.logs(name, lines=0) == []
+    # a start that fails does not throw the last run's output away
+    with pytest.raises(ImageNotFoundError):
+        backend.start(spec(name, image="localhost/kstlib-test-missing:never"))
+    assert backend.logs(name, lines=1) == ["line5"]
+    # a new run starts a new log
+    backend.start(spec(name, "sh", "-c", "echo fresh"))
+    retry_until(lambda: exited(backend, name), timeout=60)
+    backend.stop(name)
+    assert backend.logs(name) == ["fresh"]
 
 
 def test_logs_of_nothing_is_an_error(runtime: str, unique_name) -> None:

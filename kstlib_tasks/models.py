@@ -79,7 +79,8 @@ class SessionSpec:
     def fingerprint(self) -> str:
         """A short stable hash of what gets run; stored as a container label to spot drift."""
         data = self.as_dict()
-        data.pop("source", None)
+        for informational in ("source", "description", "command_text"):
+            data.pop(informational, None)
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

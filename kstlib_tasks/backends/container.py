@@ -634,7 +634,7 @@ class ContainerBackend:
         return output
 
     def attach(self, name: str) -> NoReturn:
-        """Replace this process with ``RUNTIME attach`` (Ctrl+P Ctrl+Q detaches)."""
+        """Replace this process with ``RUNTIME attach`` (Ctrl+P Ctrl+Q or Ctrl+C detach)."""
         item = self._inspect(name)
         if item is None or raw_state(item) not in _ALIVE:
             state = map_state(raw_state(item)).value if item is not None else "no container"
@@ -642,7 +642,8 @@ class ContainerBackend:
                 f"session '{name}' is not running ({state} on {self.kind}); cannot attach",
                 session=name,
             )
-        self.runner.exec("attach", container_id(item) or name)
+        # Ctrl-C in the attached terminal detaches instead of killing a production process.
+        self.runner.exec("attach", "--sig-proxy=false", container_id(item) or name)
 
 
 def _auto_remove(item: Mapping[str, Any]) -> bool:

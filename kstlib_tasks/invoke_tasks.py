@@ -15,17 +15,18 @@ never "deduplicated" into one call although both bodies share their code.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from invoke import Collection, Context, Task
 from invoke.exceptions import Exit, ParseError
 from invoke.parser import Argument, ParserContext
+from invoke.util import Lexicon
 
 from .errors import KstlibError
 
@@ -83,7 +84,31 @@ class ConfigSource:
 # --------------------------------------------------------------------------- flags and tasks
 
 
-class CheckedArgument(Argument):
+class FastArgument(Argument):
+    """An ``Argument`` that copies itself cheaply.
+
+    invoke deep-copies every task's parser context on each run (``inv --list`` included); with
+    one collection per session that generic deepcopy dominated the start-up time. The only
+    mutable state of an Argument is its value (a list for repeatable flags).
+    """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FastArgument:
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        for attr in ("_value", "raw_value", "default"):
+            value = getattr(self, attr)
+            if isinstance(value, list):
+                setattr(new, attr, list(value))
+        memo[id(self)] = new
+        return new
+
+    def __repr__(self) -> str:
+        # invoke formats every context's repr into debug messages even when debugging is off
+        # (twice per run, for every argument of every task): keep it short.
+        return f"<Argument {self.names[0]}>"
+
+
+class CheckedArgument(FastArgument):
     """A value validated by the shared rules while parsing: a bad value is a ParseError (one
     line), never a ValueError traceback. ``kind`` only drives the help text (``INT``)."""
 
@@ -102,16 +127,23 @@ class CheckedArgument(Argument):
         super().set_value(value, cast=False)
 
 
-@dataclass(frozen=True)
 class Flag:
-    """One task argument, declared once for every task that takes it."""
+    """One task argument, declared once for every task that takes it.
 
-    name: str
-    short: str | None = None
-    help: str = ""
-    kind: type = str
-    field: str | None = None  # validated at parse time with this rule (lines, timeout)
-    positional: bool = False
+    A plain class, not a dataclass: this module is imported on every ``inv`` call and a
+    dataclass costs a code generation at import time.
+    """
+
+    __slots__ = ("field", "help", "kind", "name", "positional", "short")
+
+    def __init__(self, name: str, short: str | None = None, help: str = "", kind: type = str,
+                 field: str | None = None, positional: bool = False):
+        self.name = name
+        self.short = short
+        self.help = help
+        self.kind = kind
+        self.field = field  # validated at parse time with this rule (lines, timeout)
+        self.positional = positional
 
     def argument(self) -> Argument:
         names = (self.name, self.short) if self.short else (self.name,)
@@ -123,7 +155,7 @@ class Flag:
             options.update(kind=list, default=[])
         if self.field:
             return CheckedArgument(field=self.field, kind=self.kind, **options)
-        return Argument(**options)
+        return FastArgument(**options)
 
 
 class KTask(Task):
@@ -149,6 +181,11 @@ class KTask(Task):
 
     __eq__ = object.__eq__
     __hash__ = object.__hash__
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> KTask:
+        # invoke deep-copies the whole tree when it loads ``ns`` from tasks.py; a KTask holds no
+        # state worth copying (its flags are frozen), so it is shared.
+        return self
 
 
 NAME = Flag("name", positional=True, help="session name (as in kstlib.conf.yml, or live)")
@@ -352,10 +389,34 @@ def _ops_task(ops: Ops, verb: str, prefix: str) -> KTask:
     return task
 
 
+class SessionCollection(Collection):
+    """A generated collection that copies cheaply: invoke deep-copies the whole tree when it
+    loads ``ns`` from tasks.py, on every run; the tasks inside are immutable and shared."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SessionCollection:
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.tasks = _copy_lexicon(self.tasks)
+        new.collections = copy.deepcopy(self.collections, memo)
+        new._configuration = copy.deepcopy(self._configuration, memo)
+        memo[id(self)] = new
+        return new
+
+
+def _copy_lexicon(old: Lexicon) -> Lexicon:
+    """A new Lexicon with the same (shared) values and aliases."""
+    new = Lexicon()
+    for key, value in old.items():
+        new[key] = value
+    for alias, target in old.aliases.items():
+        new.alias(alias, to=target)
+    return new
+
+
 def ops_collection(source: ConfigSource, name: str = "ops") -> Collection:
     """The generic verbs taking a session name: ``ops.list``, ``ops.start NAME``, ..."""
     ops = Ops(source)
-    collection = Collection(name)
+    collection = SessionCollection(name)
     for verb in VERBS:
         collection.add_task(_ops_task(ops, verb, name))
     return collection
@@ -378,7 +439,7 @@ _SESSION_DOCS = {
     "start": "Start {name} ({summary}).\n\nConfig values are the defaults; a flag overrides "
              "one for this start only.",
     "stop": "Stop {name} ({summary}) gracefully, killing it after --timeout seconds.",
-    "restart": "Restart {name} ({summary}): stop if live, then start (flags as start).",
+    "restart": "Restart {name} ({summary}): stop it if live, then start it from the config.",
     "status": "Show the state of {name} ({summary}).",
     "logs": "Print the last output of {name} ({summary}).",
     "attach": "Attach the terminal to {name} ({summary}).",
@@ -398,9 +459,10 @@ def _doc(verb: str, spec: SessionSpec) -> str:
 def session_collection(source: ConfigSource, spec: SessionSpec) -> Collection:
     """``<name>.start`` and friends for one configured session, flags mirroring the CLI."""
     ops = Ops(source)
-    collection = Collection(spec.name)
-    session_start = start_flags(spec)
-    flags = {"start": session_start, "restart": (*session_start, FORCE, TIMEOUT)}
+    collection = SessionCollection(spec.name)
+    # restart keeps only its stop flags here (inv ops.restart NAME takes the start flags too):
+    # every flag is parsed, copied and listed on each inv call, for every session.
+    flags = {"start": start_flags(spec), "restart": (FORCE, TIMEOUT)}
     for verb in VERBS[1:]:
         collection.add_task(_session_task(ops, spec.name, verb,
                                           flags.get(verb, _VERB_FLAGS[verb]), _doc(verb, spec)))

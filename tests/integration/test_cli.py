@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -326,3 +327,45 @@ def test_missing_image_is_one_line(project: Project, runtime: str) -> None:
     line = project.kstlib("ops", "start", project.names["prod"], "--image",
                           "localhost/kstlib-no-such-image:1").one_line_error()
     assert "kstlib-no-such-image" in line
+
+
+def test_no_config_file_is_not_an_error(project: Project, tmux_available) -> None:
+    done = project.kstlib("ops", "list", "--backend", "tmux").ok()
+    assert done.out.splitlines()[0].split()[0] == "Name"
+    assert "kstlib ops list" in project.kstlib("ops", "status", "nothing").one_line_error()
+
+
+def test_attach_to_a_session_that_is_not_running(project: Project, tmux_available) -> None:
+    project.write(TMUX_CONFIG)
+    assert "not running" in project.kstlib("ops", "attach", project.names["dev"]).one_line_error()
+
+
+def test_ctrl_c_exits_130(project: Project, tmux_available) -> None:
+    """Interrupting a long graceful stop (the process ignores SIGINT) ends kstlib with 130."""
+    project.write(f"""\
+ops:
+  sessions:
+    {{dev}}:
+      command: {json.dumps("python3 -c " + repr("[__import__('signal').signal(2, 1), "
+                                                  "print('ready', flush=True), "
+                                                  "__import__('time').sleep(300)]"))}
+""")
+    dev = project.names["dev"]
+    project.kstlib("ops", "start", dev).ok()
+    retry_until(lambda: "ready" in project.kstlib("ops", "logs", dev).ok().out, timeout=20)
+    stopping = subprocess.Popen([KSTLIB, "ops", "stop", dev, "--timeout", "60"],
+                                cwd=project.root, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    try:
+        # the graceful stop has begun once the session's terminal echoed the C-c it was sent
+        retry_until(lambda: "^C" in project.kstlib("ops", "logs", dev).ok().out, timeout=20)
+        assert stopping.poll() is None
+        stopping.send_signal(signal.SIGINT)
+        _, err = stopping.communicate(timeout=30)
+    finally:
+        if stopping.poll() is None:
+            stopping.kill()
+    assert stopping.returncode == 130
+    assert "Traceback" not in err
+    project.kstlib("ops", "stop", dev, "--force").ok()
+

@@ -15,11 +15,12 @@ from invoke.exceptions import Exit, ParseError
 from kstlib_tasks import cli, invoke_tasks
 from kstlib_tasks.errors import SessionAlreadyRunningError, SessionNotFoundError
 from kstlib_tasks.invoke_tasks import ConfigSource, KTask, namespace
+from kstlib_tasks.program import KstlibProgram
 
 
-def parse(*argv: str) -> cli.KstlibProgram:
+def parse(*argv: str) -> KstlibProgram:
     """Run the program's parsing steps (not the tasks) on ``kstlib ARGV``."""
-    program = cli.KstlibProgram()
+    program = KstlibProgram()
     program.create_config()
     program.parse_core(["kstlib", *argv])
     program.parse_collection()
@@ -28,7 +29,7 @@ def parse(*argv: str) -> cli.KstlibProgram:
     return program
 
 
-def task_args(program: cli.KstlibProgram) -> tuple[str, dict]:
+def task_args(program: KstlibProgram) -> tuple[str, dict]:
     [context] = program.tasks
     return context.name, context.as_kwargs
 
@@ -116,7 +117,7 @@ def test_help_swallowed_by_the_positional_name_becomes_the_commands_help():
 
 
 def test_help_before_the_command():
-    program = cli.KstlibProgram()
+    program = KstlibProgram()
     program.create_config()
     program.parse_core(["kstlib", "--help", "ops", "start"])
     assert program.args.help.value == "ops.start"
@@ -124,7 +125,7 @@ def test_help_before_the_command():
 
 @pytest.mark.parametrize("argv", [["ops"], ["ops", "--help"]])
 def test_bare_ops_shows_the_general_help(argv):
-    program = cli.KstlibProgram()
+    program = KstlibProgram()
     program.create_config()
     program.parse_core(["kstlib", *argv])
     assert program.args.help.value is True

@@ -413,14 +413,19 @@ def _session(
 
     command = clean.get("command", ())
     text = raw.get("command")
+    backend = clean.get("backend", defaults["default_backend"])
+    if "working_dir" in clean:
+        workdir: str | None = validation.resolve_dir(clean["working_dir"], base_dir)
+    else:
+        # A tmux session runs in the project (the config's folder), wherever inv was called
+        # from; a container keeps its image's WORKDIR.
+        workdir = str(base_dir) if backend == "tmux" else None
     spec = SessionSpec(
         name=name,
-        backend=clean.get("backend", defaults["default_backend"]),
+        backend=backend,
         command=command,
         command_text=text if isinstance(text, str) else (shlex.join(command) if command else None),
-        working_dir=validation.resolve_dir(clean["working_dir"], base_dir)
-        if "working_dir" in clean
-        else None,
+        working_dir=workdir,
         env=clean.get("env", {}),
         image=clean.get("image"),
         volumes=tuple(validation.resolve_volume(v, base_dir) for v in clean.get("volumes", ())),

@@ -229,7 +229,13 @@ def test_defaults_when_ops_is_minimal(tmp_path: Path, monkeypatch) -> None:
     result = load(tmp_path, monkeypatch, "ops:\n  sessions:\n    a:\n      command: x\n")
     spec = result.sessions["a"]
     assert (spec.backend, spec.tmux_binary, spec.runtime, spec.init) == ("tmux", "tmux", None, True)
-    assert spec.working_dir is None
+    # a tmux session runs in the config's folder unless told otherwise
+    assert spec.working_dir == str(tmp_path.resolve())
+
+
+def test_container_session_keeps_the_image_workdir(tmp_path: Path, monkeypatch) -> None:
+    body = "ops:\n  sessions:\n    c:\n      backend: container\n      image: busybox\n"
+    assert load(tmp_path, monkeypatch, body).sessions["c"].working_dir is None
 
 
 def test_null_session_body_is_empty_tmux_session(tmp_path: Path, monkeypatch) -> None:

@@ -3,7 +3,8 @@
 Every call goes through :class:`~kstlib_tasks.runner.Runner` (``sh``, argv lists only) and the
 calls are few, because each one costs a few milliseconds: ``status`` and ``list`` are one
 ``list-panes`` each, ``start`` is one lookup plus ONE invocation that chains every command with
-tmux's ``;`` separator.
+tmux's ``;`` separator (plus one ``kill-session`` when it replaces an exited leftover), ``stop``
+is a lookup, ``send-keys``, a short poll and ``kill-session``.
 
 Why it is built the way it is (each point was checked against tmux 3.3a):
 
@@ -33,8 +34,14 @@ Why it is built the way it is (each point was checked against tmux 3.3a):
 * **Logs** are the pane's output piped (``pipe-pane``) into ``python logstore.py PATH``, which
   appends to the per-user state file with rotation (see :mod:`kstlib_tasks.logstore`, bound by
   ``KSTLIB_LOG_MAX_BYTES``, default 1 MiB, at most about twice that on disk). The file is reset
-  at each start and kept after the session ends or is stopped. Sessions not started by kstlib
-  have no such file; their logs come from ``capture-pane``, without blank screen padding.
+  at each start and kept after the session ends or is stopped. A marker file per start, removed
+  by the copier's shell once it has written everything, lets ``stop`` return only when the log
+  is complete (even for a session stopped before the copier's Python had started). Sessions
+  not started by kstlib have no such file; their logs come from ``capture-pane``, without blank
+  screen padding. The terminal echoes the C-c of a graceful stop as ``^C`` into the log.
+* **tmux 3.3a sometimes misses a pane's SIGCHLD** (the pane shows dead without a status and
+  the process stays a zombie of the server): the exit code is then read from the zombie's
+  ``/proc/PID/stat`` (Linux), see :meth:`TmuxBackend._complete`.
 * **Environment.** The pane gets the tmux server's environment (as any tmux window does) plus
   the spec's ``env`` and the caller's ``PATH``: the command is found where the caller would find
   it, however old the server is, and the start-time check for a missing program agrees with what
@@ -221,7 +228,8 @@ def plain_command(text: str) -> str:
     (``"sleep 120"``): that one string is the shell command. Several arguments are shell-joined.
     """
     try:
-        words = shlex.split(text)
+        # tmux writes `$` as `\$` even inside double quotes, where shlex keeps the backslash
+        words = shlex.split(text.replace("\\$", "$"))
     except ValueError:
         return text
     if len(words) == 1:

@@ -408,7 +408,8 @@ class TmuxBackend:
                 session_panes(parse_panes(result.stdout)).values()]
 
     def start(self, spec: SessionSpec) -> SessionStatus:
-        """Start ``spec`` detached; an exited leftover of that name is replaced in the same call.
+        """Start ``spec`` detached in one tmux call; an exited leftover of that name is removed
+        first (its log copier drained) and replaced.
 
         Raises SessionAlreadyRunningError when it runs, ValidationError when the program cannot
         be found (nothing is started then).
@@ -461,7 +462,7 @@ class TmuxBackend:
             raise self._failure("new-session", result, name)
         started = parse_panes(result.stdout)
         if started:
-            return started[0].to_status(self.socket)
+            return self._complete(started[0]).to_status(self.socket)
         found = self._find(name)
         if found is None:
             raise BackendError("tmux started the session but it vanished at once", session=name)

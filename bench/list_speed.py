@@ -109,6 +109,9 @@ def main() -> int:
     (baseline / "tasks.py").write_text(
         "from invoke import task\n\n\n@task\ndef hello(c):\n    print('hello')\n"
     )
+    # As after a regular `pip install`: bytecode present (an editable install has none).
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "kstlib_tasks")],
+                   check=True, stdout=subprocess.DEVNULL)
     kstlib = str(BIN / "kstlib")
     inv = str(BIN / "inv")
     try:

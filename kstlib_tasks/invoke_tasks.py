@@ -389,9 +389,33 @@ def _ops_task(ops: Ops, verb: str, prefix: str) -> KTask:
     return task
 
 
+class FastParserContext(ParserContext):
+    """A parser context that copies cheaply: invoke's parser deep-copies every task's context
+    twice per run, and with one collection per session the generic deepcopy of their Lexicons
+    was the largest cost of ``inv --list``. Only the arguments hold parse state: they are
+    copied (once each, through ``memo``), the dictionaries around them are rebuilt."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FastParserContext:
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        twin = lambda arg: copy.deepcopy(arg, memo)  # noqa: E731
+        new.args = _copy_lexicon(self.args, twin)
+        new.flags = _copy_lexicon(self.flags, twin)
+        new.positional_args = [twin(arg) for arg in self.positional_args]
+        new.inverse_flags = dict(self.inverse_flags)
+        memo[id(self)] = new
+        return new
+
+
 class SessionCollection(Collection):
     """A generated collection that copies cheaply: invoke deep-copies the whole tree when it
     loads ``ns`` from tasks.py, on every run; the tasks inside are immutable and shared."""
+
+    def to_contexts(self, ignore_unknown_help: bool | None = None) -> list[ParserContext]:
+        contexts = super().to_contexts(ignore_unknown_help=ignore_unknown_help)
+        for context in contexts:
+            context.__class__ = FastParserContext
+        return contexts
 
     def __deepcopy__(self, memo: dict[int, Any]) -> SessionCollection:
         new = object.__new__(type(self))
@@ -403,11 +427,11 @@ class SessionCollection(Collection):
         return new
 
 
-def _copy_lexicon(old: Lexicon) -> Lexicon:
-    """A new Lexicon with the same (shared) values and aliases."""
+def _copy_lexicon(old: Lexicon, value_copy: Callable[[Any], Any] | None = None) -> Lexicon:
+    """A new Lexicon with the same values (or ``value_copy`` of them) and aliases."""
     new = Lexicon()
     for key, value in old.items():
-        new[key] = value
+        new[key] = value_copy(value) if value_copy else value
     for alias, target in old.aliases.items():
         new.alias(alias, to=target)
     return new
@@ -504,7 +528,7 @@ def namespace(config: str | os.PathLike[str] | None = None, *,
     if explicit is not None and folder is not None and not Path(explicit).is_absolute():
         explicit = folder / Path(explicit).expanduser()
     source = ConfigSource(explicit, cwd=folder)
-    ns = Collection()
+    ns = SessionCollection()
     ns.add_collection(ops_collection(source))
     try:
         loaded = source.load()

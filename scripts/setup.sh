@@ -107,6 +107,10 @@ main() {
     read -r -a py_packages <<<"$(python_packages)"
     install_packages "${packages[@]}" "${py_packages[@]}"
     setup_venv "$extras"
+    # An editable install leaves no .pyc and PYTHONDONTWRITEBYTECODE may forbid writing them:
+    # compile once so every kstlib / inv call does not recompile the package.
+    "$VENV_DIR/bin/python" -m compileall -q "$REPO_ROOT/kstlib_tasks" >/dev/null \
+        || warn "could not precompile kstlib_tasks (slower start-up only)"
 }
 
 main "$@"

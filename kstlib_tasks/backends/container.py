@@ -337,10 +337,20 @@ def status_from_inspect(item: Mapping[str, Any], runtime: str) -> SessionStatus:
     )
 
 
+# A record stamp inside a line: ``logs --timestamps`` prints a partial record (a line written in
+# several pieces, e.g. Python's unbuffered print writes the text, then the newline) as
+# ``STAMP piece`` with no newline, so the next piece arrives as ``...pieceSTAMP rest``.
+# (A program printing such a nanosecond stamp itself, followed by a space, loses it in `logs`.)
+_RECORD_STAMP = re.compile(
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{1,9}(?:Z|[+-]\d\d:\d\d) "
+)
+
+
 def _timestamped(text: str) -> Iterator[tuple[int, str]]:
     """(sort key in ns, line) for each line of ``logs --timestamps`` output.
 
-    A line without a timestamp keeps the key of the line before it, so it stays in place.
+    A line without a timestamp keeps the key of the line before it, so it stays in place. The
+    stamps of the later pieces of a partial record are removed, so the line reads as printed.
     """
     key = 0
     for line in text.splitlines():
@@ -349,7 +359,7 @@ def _timestamped(text: str) -> Iterator[tuple[int, str]]:
         if parsed is not None:
             dt, nanos = parsed
             key = int(dt.timestamp()) * 1_000_000_000 + nanos
-            line = rest
+            line = _RECORD_STAMP.sub("", rest)
         yield key, line.replace("\r", "")
 
 

@@ -376,3 +376,15 @@ def test_run_argv_needs_an_image():
 def test_constructor_runs_nothing():
     backend = ContainerBackend("/nonexistent/podman")
     assert backend.kind == "podman" and backend.name == "container"
+
+
+def test_partial_records_read_as_one_line() -> None:
+    # podman's `logs -t` for a line written in pieces (python3 -u prints text, then "\n"):
+    # the piece without a newline is followed directly by the next record's stamp.
+    stdout = (
+        "2026-11-25T14:47:07.229936758Z ready2026-11-25T14:47:07.229936999Z \n"
+        "2026-11-25T14:47:08.1Z got2026-11-25T14:47:08.2Z  2026-11-25T14:47:08.3Z x"
+        "2026-11-25T14:47:08.4Z \n"
+    )
+    stderr = "2026-11-25T14:47:07.5Z err\n"
+    assert merge_logs(stdout, stderr) == ["ready", "err", "got x"]

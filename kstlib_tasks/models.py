@@ -7,8 +7,6 @@ share them without sharing behaviour; every backend reports with the same state 
 from __future__ import annotations
 
 import enum
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from types import MappingProxyType
@@ -81,6 +79,9 @@ class SessionSpec:
         data = self.as_dict()
         for informational in ("source", "description", "command_text"):
             data.pop(informational, None)
+        import hashlib  # only container starts need these: keep `inv --list` imports small
+        import json
+
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -15,8 +15,14 @@ called like the session is not a session), checks the exact name, and then works
 Call counts (each ~6 ms through sh): start 2 (``run`` + ``inspect``; replacing a leftover adds
 ``inspect`` + ``rm`` + a second ``run``), stop 5 for a running container (``inspect``, ``stop``,
 ``inspect`` for the exit code, ``logs`` to keep the output, ``rm``; a ``kill`` that the
-runtime reports late adds a ``wait``), 3 for an exited one, status 1, list 1, logs 2, attach 1
+runtime reports late adds a ``wait``, a paused one an ``unpause``), 3 for an exited one,
+status 1, list 1, logs 2 (1 for ``--lines`` on podman: read from its log file), attach 1
 before the exec.
+
+Docker's ``ps`` has no pid (neither its JSON nor its template fields, nor the engine's
+``/containers/json``): ``list`` on docker shows pid None, ``status`` (``inspect``) has it.
+Getting it for every container would take a second call (``inspect`` of all ids), so ``list``
+stays one call.
 """
 
 from __future__ import annotations
@@ -373,6 +379,65 @@ def merge_logs(stdout: str, stderr: str) -> list[str]:
     return [line for _, line in merged]
 
 
+def k8s_file_lines(text: str, *, from_start: bool = True) -> list[str]:
+    """The lines of podman's ``k8s-file`` log text, stdout and stderr in the order written.
+
+    Each record is ``STAMP STREAM P|F CONTENT``: ``P`` is a piece of a line written in several
+    writes (Python's unbuffered ``print`` writes the text, then the newline), ``F`` ends the
+    line. A line is placed where its first piece was written. Text read from the middle of the
+    file (``from_start=False``) may begin with the last pieces of a line whose start is not in
+    it: each stream's records up to its first ``F`` are dropped, so every line returned is whole.
+    A line still being written (no ``F`` yet) is returned as it stands, as ``podman logs`` does.
+    """
+    lines: list[str] = []
+    open_line: dict[str, int] = {}  # stream -> index of its unfinished line
+    synced: set[str] = set()  # streams past their first F (all of them when from_start)
+    for record in text.split("\n"):
+        parts = record.split(" ", 3)
+        if len(parts) < 3 or parts[2] not in ("P", "F"):
+            continue
+        stream, flag = parts[1], parts[2]
+        content = parts[3] if len(parts) > 3 else ""
+        if not from_start and stream not in synced:
+            if flag == "F":
+                synced.add(stream)
+            continue
+        if stream in open_line:
+            lines[open_line[stream]] += content
+        else:
+            open_line[stream] = len(lines)
+            lines.append(content)
+        if flag == "F":
+            del open_line[stream]
+    return [line.replace("\r", "") for line in lines]
+
+
+def tail_k8s_file(path: str, lines: int, block: int = 64 * 1024) -> list[str] | None:
+    """The last ``lines`` whole lines of a podman ``k8s-file`` log; None when it is unreadable.
+
+    Reads backwards from the end, four times more each round, until enough whole lines are
+    in hand or the start of the file is reached: ``logs --lines 20`` of a bot with hundreds of
+    megabytes of output reads a few kilobytes.
+    """
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            want = block
+            while True:
+                start = max(0, size - want)
+                fh.seek(start)
+                data = fh.read(size - start).decode("utf-8", errors="replace")
+                data = data[: data.rfind("\n") + 1]  # a record being written is not whole yet
+                if start > 0:
+                    data = data.partition("\n")[2]  # the first record may be cut
+                found = k8s_file_lines(data, from_start=start == 0)
+                if start == 0 or len(found) >= lines:
+                    return found[-lines:] if lines > 0 else []
+                want *= 4
+    except OSError:
+        return None
+
+
 _BACKEND: BackendName = "container"
 
 
@@ -563,8 +628,12 @@ class ContainerBackend:
         final = self._status(item)
         if raw_state(item) in _ALIVE:
             if force:
-                result = self.runner.run("kill", cid, check=False)
+                result = self.runner.run("kill", cid, check=False)  # also kills a paused one
             else:
+                if raw_state(item) == "paused":
+                    # podman refuses to stop a paused container ("container state improper");
+                    # docker unpauses it itself. Unpaused, the process gets its SIGTERM.
+                    self.runner.run("unpause", cid, check=False)
                 seconds = max(0, math.ceil(timeout))
                 result = self.runner.run(
                     "stop", "--time", str(seconds), cid, check=False,
@@ -630,7 +699,10 @@ class ContainerBackend:
         item = self._inspect(name)
         output = None
         if item is not None:
-            output = self._read_logs(container_id(item) or name, lines)
+            if lines and self.kind == "podman":
+                output = self._tail_log_file(item, lines)
+            if output is None:
+                output = self._read_logs(container_id(item) or name, lines)
         if output is None:
             path = self._log_path(name)
             if not logstore.exists(path):
@@ -642,6 +714,24 @@ class ContainerBackend:
         if lines == 0:
             return []
         return output
+
+    def _tail_log_file(self, item: Mapping[str, Any], lines: int) -> list[str] | None:
+        """``--lines N`` of a podman container from its ``k8s-file`` log itself; None when the
+        container logs elsewhere (journald) or the file cannot be read (a remote podman).
+
+        Why not ``podman logs --tail N``: podman 4.3 prints every piece of a line written in
+        several writes as a line of its own there (and shifts their timestamps), so the last N
+        lines of a Python bot came out as N/2 lines plus empty ones. The file is read directly,
+        at no extra runtime call (the path is in the ``inspect`` already made).
+        """
+        host = item.get("HostConfig")
+        config = host.get("LogConfig") if isinstance(host, Mapping) else None
+        if not isinstance(config, Mapping) or config.get("Type") != "k8s-file":
+            return None
+        path = config.get("Path")
+        if not isinstance(path, str) or not path:
+            return None
+        return tail_k8s_file(path, lines)
 
     def attach(self, name: str) -> NoReturn:
         """Replace this process with ``RUNTIME attach`` (Ctrl+P Ctrl+Q or Ctrl+C detach)."""

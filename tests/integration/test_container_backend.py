@@ -211,6 +211,55 @@ def test_logs_after_stop_and_lines(runtime: str, unique_name) -> None:
     assert backend.logs(name) == ["fresh"]
 
 
+SPLIT_WRITES = """
+import sys, time
+for i in range(1, 6):
+    sys.stdout.write(f"line{i}"); sys.stdout.flush()
+    time.sleep(0.02)
+    sys.stdout.write("\\n"); sys.stdout.flush()
+print("done", flush=True)
+time.sleep(300)
+"""
+
+
+def test_lines_of_lines_written_in_pieces(runtime: str, unique_name) -> None:
+    """A line written in two writes (text, then newline: Python's unbuffered print) is still
+    one line for ``--lines`` (podman 4.3's ``logs --tail`` splits such lines in two)."""
+    backend = ContainerBackend(runtime)
+    name = unique_name("pieces")
+    backend.start(spec(name, "python3", "-c", SPLIT_WRITES, image=PYTHON_IMAGE))
+    wait_for_line(backend, name, "done")
+    expected = [f"line{i}" for i in range(1, 6)] + ["done"]
+    assert backend.logs(name) == expected
+    assert backend.logs(name, lines=3) == expected[-3:]
+    assert backend.logs(name, lines=100) == expected
+    backend.stop(name, force=True)
+    assert backend.logs(name, lines=3) == expected[-3:]
+
+
+def test_stop_of_a_paused_container(runtime: str, unique_name, tmp_path: Path) -> None:
+    """Paused by hand, then stopped: the SIGTERM handler still runs (podman refuses to stop a
+    paused container, so kstlib unpauses it first)."""
+    backend = ContainerBackend(runtime)
+    name = unique_name("paused")
+    data = tmp_path / "data"
+    data.mkdir()
+    backend.start(spec(
+        name, "python3", "-u", "-c", SIGTERM_SCRIPT, image=PYTHON_IMAGE, volumes=(f"{data}:/data",),
+    ))
+    wait_for_line(backend, name, "ready")
+    paused = raw(runtime, "pause", name)
+    assert paused.returncode == 0, paused.stderr
+    status = backend.status(name)
+    assert status is not None and status.state is State.STOPPED
+    with pytest.raises(SessionAlreadyRunningError):  # a paused process still exists
+        backend.start(spec(name))
+    stopped = backend.stop(name, timeout=20)
+    assert stopped.state is State.EXITED and stopped.exit_code == 0
+    assert (data / "marker").read_text() == "TERM 15"
+    assert backend.status(name) is None
+
+
 def test_logs_of_nothing_is_an_error(runtime: str, unique_name) -> None:
     with pytest.raises(SessionNotRunningError, match="no saved logs"):
         ContainerBackend(runtime).logs(unique_name("never"))

@@ -13,6 +13,7 @@ import pytest
 from kstlib_tasks.backends.container import (
     LABEL_SESSION,
     ContainerBackend,
+    k8s_file_lines,
     load_json_objects,
     map_state,
     merge_logs,
@@ -21,6 +22,7 @@ from kstlib_tasks.backends.container import (
     parse_timestamp,
     runtime_kind,
     status_from_inspect,
+    tail_k8s_file,
 )
 from kstlib_tasks.errors import ValidationError
 from kstlib_tasks.models import SessionSpec, State
@@ -388,3 +390,42 @@ def test_partial_records_read_as_one_line() -> None:
     )
     stderr = "2026-11-25T14:47:07.5Z err\n"
     assert merge_logs(stdout, stderr) == ["ready", "err", "got x"]
+
+
+# podman's k8s-file log (``HostConfig.LogConfig.Path``), python3 -u writing "line{i}" then "\n"
+# in two writes, and one stderr line in between; verbatim apart from the shortened stamps.
+K8S_FILE = "".join(record + "\n" for record in (
+    "2026-11-25T14:53:51.11+00:00 stdout P line1",
+    "2026-11-25T14:53:51.16+00:00 stdout F ",
+    "2026-11-25T14:53:51.16+00:00 stdout P line2",
+    "2026-11-25T14:53:51.17+00:00 stderr F err1",
+    "2026-11-25T14:53:51.21+00:00 stdout F ",
+    "2026-11-25T14:53:51.21+00:00 stdout P line3",
+    "2026-11-25T14:53:51.26+00:00 stdout P  and more",
+    "2026-11-25T14:53:51.27+00:00 stdout F",  # tolerated without the space
+    "2026-11-25T14:53:51.28+00:00 stdout F plain\r",
+))
+
+
+def test_k8s_file_lines_join_pieces_in_write_order() -> None:
+    assert k8s_file_lines(K8S_FILE) == ["line1", "line2", "err1", "line3 and more", "plain"]
+
+
+def test_k8s_file_lines_from_the_middle_drop_the_cut_line() -> None:
+    middle = K8S_FILE.split("\n", 2)[2]  # starts with line2's first piece... and its end
+    assert k8s_file_lines(middle, from_start=False) == ["line3 and more", "plain"]
+    # an unfinished line (a prompt without newline) shows as it stands
+    assert k8s_file_lines("S stdout P prompt> \n") == ["prompt> "]
+
+
+def test_tail_k8s_file_reads_back_until_enough_whole_lines(tmp_path) -> None:
+    # `podman logs --tail 2` printed these as ["line5", ""]: each piece as a line of its own
+    path = tmp_path / "ctr.log"
+    path.write_text("".join(
+        f"2026-11-25T14:53:51.{i:02}+00:00 stdout P line{i}\n"
+        f"2026-11-25T14:53:51.{i:02}+00:00 stdout F \n" for i in range(1, 501)
+    ) + "2026-11-25T14:53:52.00+00:00 stdout F half-writ")  # a record being written
+    assert tail_k8s_file(str(path), 2, block=64) == ["line499", "line500"]
+    assert tail_k8s_file(str(path), 3, block=100_000) == ["line498", "line499", "line500"]
+    assert tail_k8s_file(str(path), 1000, block=64) == [f"line{i}" for i in range(1, 501)]
+    assert tail_k8s_file(str(tmp_path / "gone.log"), 2) is None

@@ -15,6 +15,7 @@ is the program tmux's ``pipe-pane`` feeds.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import sys
@@ -70,17 +71,24 @@ def save(path: Path, text: str) -> None:
 
 
 def tail(path: Path, lines: int | None = None) -> list[str]:
-    """The last ``lines`` lines (all when None) of the log and its rotated part, without \\r."""
-    keep: deque[str] = deque(maxlen=lines if lines is not None else None)
+    """The last ``lines`` lines (all when None) of the log and its rotated part, without \\r.
+
+    The two files are read as one text: rotation happens between two writes, not at a line
+    break, so a line may start in ``.1`` and end in the current file. Both are bounded by
+    ``max_bytes``, so reading them whole is cheap.
+    """
     if lines == 0:
         return []
+    data = b""
     for p in (rotated(path), path):
         try:
-            with p.open("r", encoding="utf-8", errors="replace", newline="") as fh:
-                for line in fh:
-                    keep.append(line.rstrip("\r\n").replace("\r", ""))
+            data += p.read_bytes()
         except FileNotFoundError:
             continue
+    text = io.StringIO(data.decode("utf-8", errors="replace"), newline="")
+    keep: deque[str] = deque(maxlen=lines)
+    for line in text:
+        keep.append(line.rstrip("\r\n").replace("\r", ""))
     return list(keep)
 
 
@@ -91,12 +99,14 @@ def exists(path: Path) -> bool:
 def copy_stream(source, path: Path, limit: int | None = None) -> None:
     """Append ``source`` (a binary stream) to ``path``, rotating past ``limit`` bytes."""
     limit = limit or max_bytes()
+    # never more than the limit per read, so no file outgrows it by more than one chunk
+    block = min(65536, limit)
     path.parent.mkdir(parents=True, exist_ok=True)
     out = path.open("ab")
     size = out.tell()
     try:
         while True:
-            chunk = source.read1(65536) if hasattr(source, "read1") else source.read(65536)
+            chunk = source.read1(block) if hasattr(source, "read1") else source.read(block)
             if not chunk:
                 break
             if size + len(chunk) > limit:

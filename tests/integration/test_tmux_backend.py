@@ -313,6 +313,26 @@ def test_logs_lines_while_running_after_exit_and_after_stop(
     assert len(backend.logs(name)) == 31  # no blank screen rows
 
 
+def test_the_log_of_a_chatty_session_stays_bounded(
+    backend: TmuxBackend, unique_name: Names, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KSTLIB_LOG_MAX_BYTES", "8192")
+    name = unique_name("chatty")
+    bot = script(tmp_path, "chatty.py", """
+        for n in range(5000):
+            print(f"line {n:05} " + "x" * 40)
+    """)
+    backend.start(spec(name, PY, str(bot)))
+    retry_until(exited(backend, name), timeout=30)
+    backend.stop(name)  # returns once the copier has written everything
+    log = backend.log_path(name)
+    sizes = [p.stat().st_size for p in (log, log.with_name(log.name + ".1"))]
+    assert all(0 < size <= 8192 for size in sizes), sizes
+    assert backend.logs(name, lines=2) == [f"line {n:05} {'x' * 40}" for n in (4998, 4999)]
+    kept = backend.logs(name)[1:]  # the first may be the end of an older line
+    assert [int(line.split()[1]) for line in kept] == list(range(5000 - len(kept), 5000))
+
+
 def test_custom_socket_is_a_separate_server(unique_name: Names, isolated_env: Path) -> None:
     name = unique_name("sock")
     default, other = TmuxBackend(), TmuxBackend(socket="kt-other")

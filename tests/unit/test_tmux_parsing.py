@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 from pathlib import Path
 
 import pytest
 
+from kstlib_tasks import logstore
 from kstlib_tasks.backends.tmux import (
     PANE_FORMAT,
     SEP,
@@ -245,3 +247,28 @@ def test_building_a_backend_runs_nothing() -> None:
     assert backend.name == "tmux" and backend.runner.argv("ls") == [
         "no-such-tmux-binary", "-L", "dev", "ls",
     ]
+
+
+def test_log_store_rotation_stays_bounded_and_keeps_lines_whole(tmp_path: Path) -> None:
+    """The copier behind ``pipe-pane``: past the limit the file becomes ``.1``; a line cut by
+    a rotation still reads as one line; no file ever holds more than the limit."""
+    log = tmp_path / "s.log"
+    limit = 4096
+    text = "".join(f"line {n:05} " + "x" * 40 + "\r\n" for n in range(1000))  # ~55 kB
+    logstore.copy_stream(io.BufferedReader(io.BytesIO(text.encode()), 1000), log, limit)
+    assert log.stat().st_size <= limit and logstore.rotated(log).stat().st_size <= limit
+    kept = logstore.tail(log)
+    assert kept[-1] == f"line 00999 {'x' * 40}"
+    assert all(line.endswith("x" * 40) and len(line) == 51 for line in kept[1:])
+    numbers = [int(line.split()[1]) for line in kept[1:]]
+    assert numbers == list(range(numbers[0], 1000))  # consecutive up to the end
+    assert logstore.tail(log, 2) == [f"line {n:05} {'x' * 40}" for n in (998, 999)]
+
+
+def test_log_store_tail_joins_a_line_split_by_rotation(tmp_path: Path) -> None:
+    log = tmp_path / "s.log"
+    logstore.rotated(log).write_bytes(b"one\r\ntw")
+    log.write_bytes(b"o\r\nthree\r\n")
+    assert logstore.tail(log) == ["one", "two", "three"]
+    assert logstore.tail(log, 2) == ["two", "three"]
+    assert logstore.tail(log, 0) == []

@@ -13,6 +13,7 @@ involved, whatever the number of sessions.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from .errors import (
     BackendNotFoundError,
+    KstlibError,
     SessionAlreadyRunningError,
     SessionNotFoundError,
     SessionNotRunningError,
@@ -153,7 +155,10 @@ class SessionManager:
             return [*(("tmux", s) for s in self._tmux_servers()), ("container", None)]
         tmux: Location = ("tmux", spec.socket_name)
         container: Location = ("container", spec.runtime)
-        return [container, tmux] if spec.backend == "container" else [tmux, container]
+        places = [container, tmux] if spec.backend == "container" else [tmux, container]
+        # started with another -L than the configured socket
+        places += [("tmux", s) for s in _started_sockets() if s != spec.socket_name]
+        return places
 
     def _configured_sockets(self) -> list[str | None]:
         sockets: list[str | None] = []
@@ -236,14 +241,15 @@ class SessionManager:
                 )
             spec = self.config.adhoc_spec(name, overrides.get("backend"))
         new_backend = overrides.get("backend")
-        if new_backend and new_backend != spec.backend and not overrides.get("working_dir"):
-            # A tmux working_dir is a host folder, a container's is a path inside the image:
-            # neither means anything on the other backend (podman refuses a missing workdir).
-            spec = spec.with_changes(working_dir=None)
+        if new_backend and new_backend != spec.backend:
+            spec = _moved(spec, overrides)
         overrides.setdefault("base_dir", Path.cwd())
         spec = apply_overrides(spec, **overrides)
         self._refuse_if_running_elsewhere(spec, configured)
-        status = self.backend_for(spec).start(spec)
+        backend = self.backend_for(spec)
+        status = backend.start(spec)
+        if status.state == State.EXITED and status.exit_code:
+            raise _exited_at_once(status, backend)
         return self._decorate(status.with_changes(managed=True), configured)
 
     def _refuse_if_running_elsewhere(self, spec: SessionSpec,
@@ -313,7 +319,8 @@ class SessionManager:
         from . import logstore
 
         places: list[Location] = []
-        for backend, scope in self._candidates(name, spec):
+        known = [("tmux", s) for s in _started_sockets(live_only=False)]
+        for backend, scope in [*self._candidates(name, spec), *known]:
             if backend == "container" and scope is None:
                 scopes: Iterable[str | None] = [self.config.container_runtime or "podman",
                                                 "podman", "docker"]
@@ -380,8 +387,9 @@ class SessionManager:
         return merge(specs, live)
 
     def _tmux_servers(self) -> list[str | None]:
+        """The default server, the configured sockets, and those given to ``start -L``."""
         servers: list[str | None] = [None]
-        for socket in self._configured_sockets():
+        for socket in [*self._configured_sockets(), *_started_sockets()]:
             if socket not in servers:
                 servers.append(socket)
         return servers
@@ -412,10 +420,67 @@ class SessionManager:
             return []
 
 
-def _matches(spec: SessionSpec, status: SessionStatus) -> bool:
+def _moved(spec: SessionSpec, overrides: dict[str, Any]) -> SessionSpec:
+    """The spec for another backend than the configured one (``start --backend``).
+
+    A tmux command and working_dir are host things, a container's are things inside its
+    image: neither means anything on the other backend (``python -m astro.bot`` is not in the
+    astro-bot image, whose own CMD runs the bot; podman refuses a missing workdir). So they are
+    dropped unless given again with ``--command`` / ``--workdir``; the env is kept.
+    """
+    changes: dict[str, Any] = {}
+    if not overrides.get("working_dir"):
+        changes["working_dir"] = None
+    if not overrides.get("command"):
+        changes.update(command=(), command_text=None)
+    return spec.with_changes(**changes) if changes else spec
+
+
+def _exited_at_once(status: SessionStatus, backend: Backend) -> SessionNotRunningError:
+    """A start whose command failed before we even looked: an error, not "started".
+
+    The last line of its output usually says why (command not found in the image...).
+    """
+    try:
+        lines = [line for line in backend.logs(status.name, 5) if line.strip()]
+    except KstlibError:
+        lines = []
+    why = f": {lines[-1].strip()}" if lines else ""
+    return SessionNotRunningError(
+        f"session '{status.name}' exited at once with code {status.exit_code}{why}",
+        hint=f"see: kstlib ops logs {status.name}",
+    )
+
+
+def _started_sockets(live_only: bool = True) -> list[str]:
+    """tmux sockets that kstlib started sessions on (by default: whose server is still there).
+
+    ``kstlib ops start x -L mysock`` puts x on a server the config does not name; without
+    this, ``status``/``stop``/``list`` would never look there. Every tmux start keeps its
+    output under the log store, one folder per socket: those folders name the sockets, and
+    a server whose socket file is gone is skipped without calling tmux (``logs`` after a stop
+    still wants those: ``live_only=False``).
+    """
+    from . import logstore
+    from .backends.tmux import socket_path
+
+    try:
+        folders = sorted(p.name for p in (logstore.state_dir() / "logs" / "tmux").iterdir())
+    except OSError:
+        return []
+    return [name for name in folders
+            if name != "default" and (not live_only or os.path.exists(socket_path(name)))]
+
+
+def _matches(spec: SessionSpec, status: SessionStatus, exact: bool = False) -> bool:
+    """The live session is this config entry: same name and backend.
+
+    ``exact`` also wants the configured tmux socket; without it a session started with another
+    ``-L`` still belongs to its entry (``merge`` tries the exact match first).
+    """
     if spec.name != status.name or spec.backend != status.backend:
         return False
-    if spec.backend == "tmux":
+    if exact and spec.backend == "tmux":
         return (spec.socket_name or None) == (status.socket or None)
     return True
 
@@ -435,23 +500,33 @@ def defined_status(spec: SessionSpec) -> SessionStatus:
 
 
 def merge(specs: Iterable[SessionSpec], live: Iterable[SessionStatus]) -> list[SessionStatus]:
-    """Config order first (each entry live or ``defined``), then unconfigured live sessions."""
+    """Config order first (each entry live or ``defined``), then unconfigured live sessions.
+
+    A config entry takes the live session on its own tmux socket first, else one of the same
+    name and backend elsewhere (started with ``-L``); any other live session is a row of its own.
+    """
     rows: list[SessionStatus] = []
     slot: dict[tuple[str, str], tuple[int, SessionSpec]] = {}
     for spec in specs:
         slot[(spec.name, spec.backend)] = (len(rows), spec)
         rows.append(defined_status(spec))
-    extra: list[SessionStatus] = []
+    pending: list[SessionStatus] = []
     seen: set[tuple[str, str, str | None, str | None]] = set()
     for status in live:
         key = (status.name, status.backend, status.socket, status.runtime)
-        if key in seen:
-            continue
-        seen.add(key)
-        position, spec = slot.get((status.name, status.backend), (-1, None))
-        if spec is not None and _matches(spec, status) and rows[position].state == State.DEFINED:
-            rows[position] = status.with_changes(defined=True)
-        else:
-            extra.append(status.with_changes(defined=False))
+        if key not in seen:
+            seen.add(key)
+            pending.append(status)
+    for exact in (True, False):
+        unplaced: list[SessionStatus] = []
+        for status in pending:
+            position, spec = slot.get((status.name, status.backend), (-1, None))
+            if (spec is not None and rows[position].state == State.DEFINED
+                    and _matches(spec, status, exact=exact)):
+                rows[position] = status.with_changes(defined=True)
+            else:
+                unplaced.append(status)
+        pending = unplaced
+    extra = [status.with_changes(defined=False) for status in pending]
     extra.sort(key=lambda s: (s.backend, s.name, s.socket or "", s.runtime or ""))
     return rows + extra

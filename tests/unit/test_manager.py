@@ -350,3 +350,85 @@ def test_backend_override_drops_the_host_working_dir(fakes):
     specs = {"w": SessionSpec("w", "tmux", ("sleep", "9"), working_dir="/host/only")}
     manager(fakes, sessions=specs).start("w", backend="container", image="busybox")
     assert fakes.containers["podman"].started[0].working_dir is None
+
+
+def test_backend_override_runs_the_images_own_command(fakes):
+    """The seed's `start astro-dev --backend container --image astro-bot`: the host command
+    (`python -m astro.bot`) is not carried into the image, whose CMD runs the bot."""
+    manager(fakes).start("astro-dev", backend="container", image="astro-bot")
+    started = fakes.containers["podman"].started[0]
+    assert started.command == () and started.command_text is None
+    assert started.env == SPECS["astro-dev"].env
+
+
+def test_backend_override_keeps_a_command_given_again(fakes):
+    manager(fakes).start("astro-dev", backend="container", image="astro-bot",
+                         command="python3 /app/astro_bot.py", working_dir="/app")
+    started = fakes.containers["podman"].started[0]
+    assert started.command == ("python3", "/app/astro_bot.py")
+    assert started.working_dir == "/app"
+
+
+def test_same_backend_keeps_the_configured_command(fakes):
+    manager(fakes).start("astro-dev", backend="tmux")
+    assert fakes.tmux[None].started[0].command == ("python", "-m", "astro.bot")
+
+
+def test_a_start_that_exits_at_once_is_an_error_with_its_last_line(fakes):
+    class Crashing(FakeBackend):
+        def start(self, spec):
+            self.add(spec.name, State.EXITED, exit_code=127)
+            return self.live[spec.name]
+
+        def logs(self, name, lines=None):
+            return ["exec nosuchcmd failed: No such file or directory", ""]
+
+    fakes.containers["podman"] = Crashing("container", "podman")
+    with pytest.raises(SessionNotRunningError) as caught:
+        manager(fakes).start("astro-prod")
+    assert str(caught.value) == (
+        "session 'astro-prod' exited at once with code 127: exec nosuchcmd failed: No such "
+        "file or directory (see: kstlib ops logs astro-prod)")
+
+
+def test_a_start_that_ends_cleanly_at_once_is_fine(fakes):
+    class OneShot(FakeBackend):
+        def start(self, spec):
+            self.add(spec.name, State.EXITED, exit_code=0)
+            return self.live[spec.name]
+
+    fakes.tmux[None] = OneShot("tmux", None)
+    assert manager(fakes).start("astro-dev").state == State.EXITED
+
+
+def _started_on_socket(socket: str) -> None:
+    """What a tmux start with -L leaves behind: its log folder and its server's socket."""
+    import os
+
+    from kstlib_tasks import logstore
+    from kstlib_tasks.backends.tmux import socket_path
+
+    logstore.log_path("tmux", socket, "astro-dev").parent.mkdir(parents=True)
+    os.makedirs(os.path.dirname(socket_path(socket)), exist_ok=True)
+    Path(socket_path(socket)).touch()
+
+
+def test_a_session_started_on_another_socket_is_found(fakes):
+    """`start astro-dev -L mysock`: status, stop and list look on that server too."""
+    _started_on_socket("mysock")
+    m = manager(fakes)
+    m.tmux("mysock").add("astro-dev")
+    assert m.status("astro-dev").socket == "mysock"
+    rows = [r for r in m.list(backend="tmux") if r.name == "astro-dev"]
+    assert len(rows) == 1 and rows[0].state == State.RUNNING and rows[0].defined
+    m.stop("astro-dev")
+    assert "astro-dev" not in m.tmux("mysock").live
+
+
+def test_list_prefers_the_configured_socket_for_the_config_row(fakes):
+    _started_on_socket("other")
+    m = manager(fakes)
+    m.tmux("other").add("sock-bot")
+    m.tmux("side").add("sock-bot")
+    rows = [r for r in m.list(backend="tmux") if r.name == "sock-bot"]
+    assert [(r.socket, r.defined) for r in rows] == [("side", True), ("other", False)]

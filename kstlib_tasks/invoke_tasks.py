@@ -104,8 +104,9 @@ class FastArgument(Argument):
 
     def __repr__(self) -> str:
         # invoke formats every context's repr into debug messages even when debugging is off
-        # (twice per run, for every argument of every task): keep it short.
-        return f"<Argument {self.names[0]}>"
+        # (twice per run, for every argument of every task): keep it short. It also ends up in
+        # invoke's "Flag ... needed value" error, where the option as typed reads best.
+        return f"--{self.names[0]}"
 
 
 class CheckedArgument(FastArgument):

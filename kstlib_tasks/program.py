@@ -18,6 +18,7 @@ command runs.
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any
 
@@ -129,7 +130,9 @@ class KstlibProgram(Program):
         try:
             super().parse_tasks()
         except ParseError as exc:
-            raise ParseError(_reword(str(exc))) from None
+            command = next((word.replace(".", " ") for word in self.core.unparsed
+                            if word.startswith("ops.")), None)
+            raise ParseError(_reword(str(exc), command)) from None
         for context in self.tasks:
             for arg in context.positional_args:
                 if arg.value in HELP_WORDS:
@@ -188,9 +191,16 @@ class KstlibProgram(Program):
         print_task_help(task, usage=f"Usage: kstlib [--config PATH] {USAGES.get(verb, name)}")
 
 
-def _reword(message: str) -> str:
-    """invoke's parser messages, in the words of this command."""
+def _reword(message: str, command: str | None = None) -> str:
+    """invoke's parser messages, in the words of this command, with where to read more."""
+    see = f"see: kstlib {command} --help" if command else "see: kstlib --help"
     if "did not receive required positional arguments" in message:
         command = message.split("'")[1].replace(".", " ")
         return f"'{command}' needs a session NAME (see: kstlib {command} --help)"
+    unknown = re.fullmatch(r"No idea what '(.*)' is!", message)
+    if unknown:
+        return f"unknown option or extra argument '{unknown[1]}' ({see})"
+    no_value = re.fullmatch(r"Flag (\S+) needed value and was not given one!", message)
+    if no_value:
+        return f"option {no_value[1]} needs a value ({see})"
     return message

@@ -170,6 +170,23 @@ def test_missing_name_is_one_line(capsys):
     assert err.strip() == "kstlib: 'ops stop' needs a session NAME (see: kstlib ops stop --help)"
 
 
+@pytest.mark.parametrize(("argv", "line"), [
+    (["ops", "start", "astro-dev", "--bogus"],
+     "kstlib: unknown option or extra argument '--bogus' (see: kstlib ops start --help)"),
+    (["ops", "stop", "astro-dev", "extra"],
+     "kstlib: unknown option or extra argument 'extra' (see: kstlib ops stop --help)"),
+    (["ops", "start", "astro-dev", "-b"],
+     "kstlib: option --backend needs a value (see: kstlib ops start --help)"),
+    (["ops", "logs", "astro-dev", "-n"],
+     "kstlib: option --lines needs a value (see: kstlib ops logs --help)"),
+])
+def test_usage_errors_say_what_and_where_to_read(capsys, argv, line):
+    """Not invoke's "No idea what '--bogus' is!" or "Flag <Argument backend> needed value"."""
+    code, out, err = run_main(capsys, *argv)
+    assert code != 0 and out == ""
+    assert err.strip() == line
+
+
 def test_bad_int_through_main_is_one_line(capsys):
     code, _, err = run_main(capsys, "ops", "logs", "x", "-n", "x")
     assert code != 0

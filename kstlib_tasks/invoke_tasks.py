@@ -209,7 +209,9 @@ def start_flags(spec: SessionSpec | None = None) -> tuple[Flag, ...]:
         return f"config: {value}"
 
     return (
-        Flag("backend", "b", help=f"tmux or container ({conf(spec and spec.backend)})"),
+        Flag("backend", "b", help=f"tmux or container ({conf(spec and spec.backend)}); "
+             "another backend than the config's does not take its command or workdir (a "
+             "container runs its image's CMD unless -c is given)"),
         Flag("command", "c", help="command to run, split like a shell would but never run by "
              f"one; no ; & | > < $( ` ({conf(spec and spec.command_text)})"),
         Flag("image", "i", help=f"container image ({conf(spec and spec.image)})"),

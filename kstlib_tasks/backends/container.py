@@ -734,7 +734,13 @@ class ContainerBackend:
         return tail_k8s_file(path, lines)
 
     def attach(self, name: str) -> NoReturn:
-        """Replace this process with ``RUNTIME attach`` (Ctrl+P Ctrl+Q or Ctrl+C detach)."""
+        """Replace this process with ``RUNTIME attach --sig-proxy=false``.
+
+        Containers run without ``-i -t``, so stdin is not attached and the runtimes' Ctrl+P
+        Ctrl+Q detach keys are never read (checked on a pty: podman 4.3, docker CLI 28). With
+        podman, Ctrl+C ends the attach and leaves the container running (no signal proxying);
+        the docker CLI ignores that Ctrl+C, so there only closing the terminal detaches.
+        """
         item = self._inspect(name)
         if item is None or raw_state(item) not in _ALIVE:
             state = map_state(raw_state(item)).value if item is not None else "no container"

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +51,49 @@ class Done:
         assert len(lines) == 1, self.err
         assert self.out == ""
         return lines[0]
+
+
+def run_in_terminal(argv: list[str], cwd: Path, *, env: dict[str, str] | None = None,
+                    typing: Callable[[str], bytes | None] | None = None,
+                    timeout: float = 60) -> tuple[int, str]:
+    """Run ``argv`` with a pseudo-terminal as its terminal, as a user at a shell would.
+
+    ``typing(output_so_far)`` may return keys to type (once each time it returns some); the
+    run ends when the program exits. Returns (exit code, everything it wrote).
+    """
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            os.chdir(cwd)
+            os.execve(argv[0], argv, env if env is not None else os.environ)
+        finally:
+            os._exit(127)
+    output = b""
+    deadline = time.monotonic() + timeout
+    finished = False
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:  # EIO: the child closed its terminal
+                    break
+                if not chunk:
+                    break
+                output += chunk
+            keys = typing(output.decode(errors="replace")) if typing else None
+            if keys:
+                os.write(fd, keys)
+        else:
+            raise AssertionError(f"{argv} still running after {timeout}s: {output[-500:]!r}")
+        finished = True
+    finally:
+        if not finished:
+            os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
 
 
 @dataclass
@@ -208,6 +254,80 @@ def test_help_on_the_positional_starts_nothing(project: Project, tmux_available)
     assert not any(d["name"] == "--help" for d in listed)
 
 
+def test_colours_on_a_terminal_and_plain_text_otherwise(project: Project,
+                                                       tmux_available) -> None:
+    """Seed: defined dimmed, running green, exited red with its code; only for a terminal."""
+    project.write(TMUX_CONFIG)
+    dev, other = project.names["dev"], project.names["other"]
+    project.kstlib("ops", "start", dev).ok()
+    # ends by itself with code 3 after a moment (no ; or && allowed in a command)
+    project.kstlib("ops", "start", other, "-c",
+                   "python3 -c \"raise SystemExit(__import__('time').sleep(0.5) or 3)\"").ok()
+    retry_until(lambda: project.status(other)["state"] == "exited", timeout=20)
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env["TERM"] = "xterm"
+
+    def row(out: str, name: str) -> str:
+        return next(line for line in out.splitlines() if f"{name} " in line)
+
+    code, out = run_in_terminal([KSTLIB, "ops", "list", "-b", "tmux"], project.root, env=env)
+    assert code == 0, out
+    assert row(out, dev).startswith(f"\x1b[32m{dev} ") and " running " in row(out, dev)
+    assert row(out, other).startswith(f"\x1b[31m{other} ")
+    assert row(out, other).split()[2:3] == ["exited"]
+    assert row(out, other).endswith(" 3\x1b[0m")  # the Exit column
+    project.kstlib("ops", "stop", dev, "-f").ok()
+    code, out = run_in_terminal([KSTLIB, "ops", "list", "-b", "tmux"], project.root, env=env)
+    assert row(out, dev).startswith(f"\x1b[2m{dev} ") and " defined " in row(out, dev)
+
+    code, out = run_in_terminal([KSTLIB, "ops", "list", "-b", "tmux"], project.root,
+                                env={**env, "NO_COLOR": "1"})
+    assert code == 0 and "\x1b[" not in out and dev in out
+    piped = project.kstlib("ops", "list", "-b", "tmux", env=env).ok()
+    assert "\x1b[" not in piped.out and other in piped.out
+    project.kstlib("ops", "stop", other, "-f").ok()
+
+
+def test_attach_from_a_terminal_and_detach(project: Project, tmux_available) -> None:
+    project.write(TMUX_CONFIG)
+    dev = project.names["dev"]
+    project.kstlib("ops", "start", dev).ok()
+
+    last = [0.0]
+
+    def detach_when_ticking(seen: str) -> bytes | None:
+        # again every second: keys typed before tmux put the terminal in raw mode are lost
+        if "tick" in seen and time.monotonic() - last[0] > 1:
+            last[0] = time.monotonic()
+            return b"\x02d"  # Ctrl+B D
+        return None
+
+    code, out = run_in_terminal([KSTLIB, "ops", "attach", dev], project.root,
+                                typing=detach_when_ticking)
+    assert code == 0 and f"[detached (from session {dev})]" in out
+    assert project.status(dev)["state"] == "running"  # detaching leaves it running
+    project.kstlib("ops", "stop", dev, "-f").ok()
+
+
+def test_a_session_started_on_another_tmux_socket_is_reachable(project: Project,
+                                                               tmux_available) -> None:
+    """`start NAME -L sock`: status, list, logs and stop find it without being told -L."""
+    project.write(TMUX_CONFIG)
+    dev = project.names["dev"]
+    project.kstlib("ops", "start", dev, "-L", f"{dev}-sock").ok()
+    status = project.status(dev)
+    assert (status["state"], status["socket"], status["defined"]) == (
+        "running", f"{dev}-sock", True)
+    rows = [d for d in json.loads(project.kstlib("ops", "list", "--json").ok().out)
+            if d["name"] == dev]
+    assert [(d["state"], d["socket"]) for d in rows] == [("running", f"{dev}-sock")]
+    assert "already running" in project.kstlib("ops", "start", dev).one_line_error()
+    retry_until(lambda: "tick" in project.kstlib("ops", "logs", dev).ok().out, timeout=20)
+    project.kstlib("ops", "stop", dev, "-t", "5").ok()
+    assert project.status(dev)["state"] == "defined"
+    assert "tick" in project.kstlib("ops", "logs", dev).ok().out  # kept after the stop
+
+
 # ------------------------------------------------------------------------------- errors
 
 
@@ -237,6 +357,10 @@ def test_invalid_values_on_the_command_line(project: Project, tmux_available) ->
     assert "timeout" in project.kstlib("ops", "stop", dev, "-t", "soon").one_line_error()
     assert "backend" in project.kstlib("ops", "list", "--backend", "vm").one_line_error()
     assert "unknown command" in project.kstlib("ops", "launch", dev).one_line_error()
+    assert project.kstlib("ops", "start", dev, "--bogus").one_line_error() == (
+        "kstlib: unknown option or extra argument '--bogus' (see: kstlib ops start --help)")
+    assert project.kstlib("ops", "start", dev, "-b").one_line_error() == (
+        "kstlib: option --backend needs a value (see: kstlib ops start --help)")
 
 
 def test_invalid_config_entry_cannot_be_started(project: Project, tmux_available) -> None:
@@ -306,8 +430,9 @@ def test_tmux_session_started_as_container_reports_the_container(
         project: Project, runtime: str, tmux_available) -> None:
     project.write(container_config(runtime))
     dev = project.names["dev"]
+    # busybox's own CMD is a shell that ends at once: say what to run there
     project.kstlib("ops", "start", dev, "--backend", "container", "--image",
-                   BUSYBOX_IMAGE).ok()
+                   BUSYBOX_IMAGE, "-c", "sleep 300").ok()
     status = project.status(dev)
     assert (status["backend"], status["state"], status["image"]) == (
         "container", "running", BUSYBOX_IMAGE)

@@ -131,16 +131,22 @@ def _odd_character(text: str, *, allow_tab: bool = True) -> str | None:
     return None
 
 
+def _bounded_text(value: Any, what: str, label: str, limit: int) -> str:
+    """A non-empty string of at most ``limit`` characters (``label`` names it in messages)."""
+    text = _require_str(value, what)
+    if not text:
+        raise vol.Invalid(f"{label} is empty")
+    if len(text) > limit:
+        raise vol.Invalid(f"{label} longer than {limit} characters")
+    return text
+
+
 # --------------------------------------------------------------------------- validators
 
 
 def session_name(value: Any) -> str:
     """Names become tmux targets, container names and invoke collection names."""
-    text = _require_str(value, "a session name")
-    if not text:
-        raise vol.Invalid("session name is empty")
-    if len(text) > MAX_NAME:
-        raise vol.Invalid(f"session name longer than {MAX_NAME} characters")
+    text = _bounded_text(value, "a session name", "session name", MAX_NAME)
     if not NAME_RE.fullmatch(text):
         hint = " (use '-', invoke turns '_' into '-')" if "_" in text else ""
         raise vol.Invalid(
@@ -209,11 +215,7 @@ def _command_text(text: str) -> str:
 
 def image(value: Any) -> str:
     """``[registry[:port]/]path[:tag][@digest]``, repository in lower case (OCI grammar)."""
-    text = _require_str(value, "an image reference")
-    if not text:
-        raise vol.Invalid("image is empty")
-    if len(text) > MAX_IMAGE:
-        raise vol.Invalid(f"image reference longer than {MAX_IMAGE} characters")
+    text = _bounded_text(value, "an image reference", "image reference", MAX_IMAGE)
     if not _is_image_reference(text):
         raise vol.Invalid(f"invalid image reference {_show(text)}")
     return text
@@ -237,11 +239,7 @@ def _is_image_reference(text: str) -> bool:
 
 
 def working_dir(value: Any) -> str:
-    text = _require_str(value, "a directory path")
-    if not text:
-        raise vol.Invalid("working_dir is empty")
-    if len(text) > MAX_PATH:
-        raise vol.Invalid(f"working_dir longer than {MAX_PATH} characters")
+    text = _bounded_text(value, "a directory path", "working_dir", MAX_PATH)
     odd = _odd_character(text, allow_tab=False)
     if odd:
         raise vol.Invalid(f"working_dir contains a {odd}")

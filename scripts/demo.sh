@@ -44,14 +44,14 @@ build_example_image() {
     done
 }
 
-# Run "$@" inside the current example's folder (where its kstlib.conf.yml is found).
-in_example() { (cd "$EXAMPLES_DIR/${CURRENT_EXAMPLE%%:*}" && "$@"); }
+# in_example FOLDER CMD...: run CMD inside an example's folder (where its kstlib.conf.yml is found).
+in_example() { local folder="$1"; shift; (cd "$EXAMPLES_DIR/$folder" && "$@"); }
 
 stop_current_example() {
     [ -n "$CURRENT_EXAMPLE" ] || return 0
     log "${CURRENT_EXAMPLE%%:*}: stop"
     local rc=0
-    in_example python run.py --stop || rc=$?
+    in_example "${CURRENT_EXAMPLE%%:*}" python run.py --stop || rc=$?
     CURRENT_EXAMPLE=""
     return "$rc"
 }
@@ -59,19 +59,24 @@ stop_current_example() {
 # One example end to end; returns non-zero when any step failed (the session is stopped anyway).
 run_example() {
     local folder="${1%%:*}" name="${1##*:}" rc=0
+    local backend="${folder##*/}"  # config_driven/tmux -> tmux, config_driven/container -> container
     log "${folder}: start (session $name)"
     CURRENT_EXAMPLE="$1"
-    if ! in_example python run.py; then
+    if ! in_example "$folder" python run.py; then
         CURRENT_EXAMPLE=""
         warn "$folder: 'python run.py' failed"
         return 1
     fi
     sleep "$DEMO_SECONDS"
     log "${folder}: status"
-    in_example python run.py --status || rc=1
+    in_example "$folder" python run.py --status || rc=1
+    log "${folder}: list (kstlib ops list --backend $backend)"
+    in_example "$folder" kstlib ops list --backend "$backend" || rc=1
     log "${folder}: logs (kstlib ops logs $name --lines 20)"
-    in_example kstlib ops logs "$name" --lines 20 || rc=1
+    in_example "$folder" kstlib ops logs "$name" --lines 20 || rc=1
     stop_current_example || rc=1
+    log "${folder}: status after the stop (back to defined)"
+    in_example "$folder" python run.py --status || rc=1
     [ "$rc" -eq 0 ] || warn "$folder: a step failed (see above)"
     return "$rc"
 }

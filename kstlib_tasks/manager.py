@@ -210,6 +210,14 @@ class SessionManager:
             f"no session named '{name}': not defined{where} and not running", hint=LIST_HINT
         )
 
+    def _nothing_live(self, name: str, spec: SessionSpec | None, what: str | None = None,
+                      hint: str | None = None) -> KstlibError:
+        """Nothing of that name to act on: an unknown name, or a config entry not running."""
+        if spec is None:
+            return self._not_found(name)
+        return SessionNotRunningError(
+            f"session '{name}' {what or f'is not running ({spec.backend})'}", hint=hint)
+
     # ------------------------------------------------------------------ verbs
 
     def status(self, name: str) -> SessionStatus:
@@ -278,9 +286,7 @@ class SessionManager:
         spec = self.spec(name)
         live = self._find_live(name, spec)
         if live is None:
-            if spec is None:
-                raise self._not_found(name)
-            raise SessionNotRunningError(f"session '{name}' is not running ({spec.backend})")
+            raise self._nothing_live(name, spec)
         place, _ = live
         last = self._at(place).stop(name, timeout=timeout, force=force)
         if spec is not None and _matches(spec, last):
@@ -306,12 +312,8 @@ class SessionManager:
             return self._at(live[0]).logs(name, lines)
         place = self._last_log(name, spec)
         if place is None:
-            if spec is None:
-                raise self._not_found(name)
-            raise SessionNotRunningError(
-                f"session '{name}' has no output yet (never started)",
-                hint=f"kstlib ops start {name}",
-            )
+            raise self._nothing_live(name, spec, "has no output yet (never started)",
+                                     hint=f"kstlib ops start {name}")
         return self._at(place).logs(name, lines)
 
     def _last_log(self, name: str, spec: SessionSpec | None) -> Location | None:
@@ -346,12 +348,7 @@ class SessionManager:
         spec = self.spec(name)
         live = self._find_live(name, spec)
         if live is None:
-            if spec is None:
-                raise self._not_found(name)
-            raise SessionNotRunningError(
-                f"session '{name}' is not running ({spec.backend})",
-                hint=f"kstlib ops start {name}",
-            )
+            raise self._nothing_live(name, spec, hint=f"kstlib ops start {name}")
         place, status = live
         if status.state != State.RUNNING:
             raise SessionNotRunningError(

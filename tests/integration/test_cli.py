@@ -391,6 +391,11 @@ def test_backend_missing(project: Project, tmp_path: Path) -> None:
     env = {**os.environ, "PATH": str(empty)}
     line = project.kstlib("ops", "start", project.names["dev"], env=env).one_line_error()
     assert "tmux" in line and "not found" in line
+    done = project.kstlib("ops", "start", project.names["dev"], "-b", "container", "-i",
+                          BUSYBOX_IMAGE, env=env)
+    assert "neither podman nor docker" in done.one_line_error() and done.code == 3
+    listed = project.kstlib("ops", "list", env=env).ok()  # still lists the config
+    assert project.names["dev"] in listed.out and "warning: 'tmux' not found" in listed.err
 
 
 # ------------------------------------------------------------------------------- containers

@@ -135,6 +135,8 @@ def test_errors_are_one_line(repo: Repo, tmux_available) -> None:
                                  "UPPER/x").one_line_error()
     assert "Bad-Entry" in repo.inv("ops.start", "Bad-Entry").one_line_error()
     assert "nobody" in repo.inv("ops.status", "nobody").one_line_error()
+    # invoke's own wording, but naming the option as typed (not "<Argument backend>")
+    assert "Flag --backend needed value" in repo.inv(f"{dev}.start", "-b").one_line_error()
 
 
 def test_help_swallowed_by_the_name_prints_help_and_starts_nothing(repo: Repo,

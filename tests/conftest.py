@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -52,7 +53,21 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     yield root
     for socket in (root / "tmux").glob("tmux-*/*"):
         subprocess.run(["tmux", "-S", str(socket), "kill-server"], capture_output=True, timeout=30)
+    _wait_for_log_copiers(root / "state")
     shutil.rmtree(root, ignore_errors=True)
+
+
+def _wait_for_log_copiers(state: Path, timeout: float = 10.0) -> None:
+    """Let the log copiers of killed tmux sessions finish before their folder is removed.
+
+    A session still running at the end of a test has a ``pipe-pane`` copier; when the server
+    dies it reads to the end and exits, and its shell removes its ``.pipe-*`` marker. A copier
+    still starting up then would recreate the state folder after ``rmtree`` (it creates its
+    parents), leaving a folder in /tmp behind: seen about once in 300 tests.
+    """
+    deadline = time.monotonic() + timeout
+    while any(state.rglob("*.pipe-*")) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 @pytest.fixture

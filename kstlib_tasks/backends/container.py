@@ -508,6 +508,10 @@ class ContainerBackend:
         args = [
             "run",
             "--detach",
+            # A terminal and an open stdin, as in a tmux pane: `attach` can then type into the
+            # session and detach with Ctrl+P Ctrl+Q (neither runtime reads keys otherwise).
+            "--interactive",
+            "--tty",
             "--name",
             spec.name,
             "--pull=never",  # no registry may be reachable: never let a run hang on a pull
@@ -551,7 +555,7 @@ class ContainerBackend:
             return created or (lines[-1] if lines else spec.name), result.stderr
         if created:
             self.runner.run("rm", "--force", created, check=False)
-        return None, result.stderr
+        return None, _without_warnings(result.stderr)
 
     def _already_running(self, name: str) -> SessionAlreadyRunningError:
         return SessionAlreadyRunningError(
@@ -734,12 +738,12 @@ class ContainerBackend:
         return tail_k8s_file(path, lines)
 
     def attach(self, name: str) -> NoReturn:
-        """Replace this process with ``RUNTIME attach --sig-proxy=false``.
+        """Replace this process with ``RUNTIME attach``: Ctrl+P Ctrl+Q detaches.
 
-        Containers run without ``-i -t``, so stdin is not attached and the runtimes' Ctrl+P
-        Ctrl+Q detach keys are never read (checked on a pty: podman 4.3, docker CLI 28). With
-        podman, Ctrl+C ends the attach and leaves the container running (no signal proxying);
-        the docker CLI ignores that Ctrl+C, so there only closing the terminal detaches.
+        Sessions run with ``--interactive --tty``, so the terminal is the session's own, as in
+        tmux: keys reach the process (Ctrl+C interrupts it) and the runtime's detach keys leave
+        it running. A container started elsewhere without a tty cannot read keys at all: there
+        Ctrl+C ends the attach (no signal proxying) on podman.
         """
         item = self._inspect(name)
         if item is None or raw_state(item) not in _ALIVE:
@@ -748,8 +752,20 @@ class ContainerBackend:
                 f"session '{name}' is not running ({state} on {self.kind}); cannot attach",
                 session=name,
             )
-        # Ctrl-C in the attached terminal detaches instead of killing a production process.
         self.runner.exec("attach", "--sig-proxy=false", container_id(item) or name)
+
+
+def _without_warnings(stderr: str) -> str:
+    """stderr without the runtimes' warning lines, so an error's first line is the error.
+
+    podman warns "The input device is not a TTY" for every ``run -d -i -t`` started without a
+    terminal (as kstlib always does): harmless, but it came first in every failure message.
+    """
+    return "\n".join(
+        line
+        for line in stderr.splitlines()
+        if "level=warning" not in line and not line.startswith("WARNING:")
+    )
 
 
 def _auto_remove(item: Mapping[str, Any]) -> bool:

@@ -7,8 +7,10 @@ things (an image tag) remove them themselves.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import selectors
+import pty
+import select
 import signal
 import subprocess
 import sys
@@ -382,29 +384,50 @@ def test_attach_to_a_stopped_container_is_an_error(runtime: str, unique_name) ->
     backend.stop(name)
 
 
-def test_attach_replaces_the_process(runtime: str, unique_name) -> None:
+def test_attach_detaches_with_ctrl_p_ctrl_q(runtime: str, unique_name) -> None:
+    """In a real terminal: attach replaces the process and shows the session's output, Ctrl+P
+    Ctrl+Q ends it, and the session keeps running."""
     backend = ContainerBackend(runtime)
-    name = unique_name("att")
+    name = unique_name("detach")
     backend.start(spec(name, "sh", "-c", "while true; do echo tick; sleep 0.2; done"))
     code = (
         "from kstlib_tasks.backends.container import ContainerBackend\n"
         f"ContainerBackend({runtime!r}).attach({name!r})\n"
     )
-    child = subprocess.Popen(
-        [sys.executable, "-c", code],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-    )
+    pid, fd = pty.fork()
+    if pid == 0:  # child: becomes `RUNTIME attach` on the pty
+        os.execv(sys.executable, [sys.executable, "-c", code])
     try:
-        with selectors.DefaultSelector() as sel:
-            sel.register(child.stdout, selectors.EVENT_READ)
-            assert sel.select(timeout=60), "attach printed nothing"
-            assert child.stdout is not None and child.stdout.readline() == b"tick\n"
+        seen = b""
+        deadline = time.monotonic() + 60
+        while b"tick" not in seen and time.monotonic() < deadline:
+            if select.select([fd], [], [], 1)[0]:
+                seen += os.read(fd, 4096)
+        assert b"tick" in seen, f"attach printed nothing: {seen!r}"
+        # Two key presses, as typed: podman does not see the sequence in a single read.
+        os.write(fd, b"\x10")
+        time.sleep(0.1)
+        os.write(fd, b"\x11")
+        _, wait_status = retry_until(lambda: _reap(pid, fd), timeout=60)
+        if runtime == "podman":  # the docker CLI exits 1 after a detach ("read escape sequence")
+            assert os.waitstatus_to_exitcode(wait_status) == 0
     finally:
-        os.kill(child.pid, signal.SIGKILL)  # SIGKILL: not proxied to the container
-        child.wait(timeout=30)
+        with contextlib.suppress(ChildProcessError, ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
     status = backend.status(name)
-    assert status is not None and status.state is State.RUNNING  # detaching left it running
+    assert status is not None and status.state is State.RUNNING
     backend.stop(name, force=True)
+
+
+def _reap(pid: int, fd: int) -> tuple[int, int] | None:
+    """waitpid without blocking, draining the pty so the child never blocks on output."""
+    with contextlib.suppress(OSError):
+        while select.select([fd], [], [], 0)[0] and os.read(fd, 4096):
+            pass
+    done = os.waitpid(pid, os.WNOHANG)
+    return done if done[0] else None
 
 
 # -- runtime detection (PATH made of symlinks; needs no engine) --------------------------------

@@ -353,8 +353,10 @@ def test_run_argv_carries_the_whole_spec():
         working_dir="/app",
     )
     argv = ContainerBackend("podman").run_argv(spec)
-    assert argv[:4] == ["run", "--detach", "--name", "astro-prod"]
+    assert argv[:2] == ["run", "--detach"]
+    assert argv[argv.index("--name") + 1] == "astro-prod"
     assert "--pull=never" in argv and "--init" in argv
+    assert "--interactive" in argv and "--tty" in argv  # so attach can detach (Ctrl+P Ctrl+Q)
     assert f"{LABEL_SESSION}=astro-prod" in argv
     assert f"io.kstlib.spec={spec.fingerprint()}" in argv
     for flag, value in [

@@ -351,7 +351,8 @@ _OPS_DOCS = {
     "restart": "Stop session NAME if live, then start it again (flags as for start).",
     "status": "Show the state of session NAME (the live state wins over the config).",
     "logs": "Print the last output of session NAME (kept after it exits or is stopped).",
-    "attach": "Attach the terminal to session NAME (detach: tmux Ctrl+B D, podman Ctrl+C).",
+    "attach": "Attach the terminal to session NAME (detach: tmux Ctrl+B D, containers "
+              "Ctrl+P Ctrl+Q).",
 }
 
 

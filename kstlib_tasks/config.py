@@ -84,8 +84,9 @@ class OpsConfig:
     def spec(self, name: str) -> SessionSpec | None:
         """The configured spec; an entry refused by validation is an error that says why."""
         if name in self.invalid:
+            # The stored line already says file:line, the session, the field and the reason.
             raise InvalidSessionError(
-                f"session '{name}' is invalid in the config and was not run: {self.invalid[name]}"
+                self.invalid[name], hint="invalid entries are skipped: fix it in the config"
             )
         return self.sessions.get(name)
 

@@ -393,33 +393,34 @@ def _ops_task(ops: Ops, verb: str, prefix: str) -> KTask:
     return task
 
 
-class FastParserContext(ParserContext):
-    """A parser context that copies cheaply: invoke's parser deep-copies every task's context
-    twice per run, and with one collection per session the generic deepcopy of their Lexicons
-    was the largest cost of ``inv --list``. Only the arguments hold parse state: they are
-    copied (once each, through ``memo``), the dictionaries around them are rebuilt."""
+def _copy_parser_context(self: ParserContext, memo: dict[int, Any]) -> ParserContext:
+    """``copy.deepcopy`` of a parser context, without the generic machinery.
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> FastParserContext:
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        twin = lambda arg: copy.deepcopy(arg, memo)  # noqa: E731
-        new.args = _copy_lexicon(self.args, twin)
-        new.flags = _copy_lexicon(self.flags, twin)
-        new.positional_args = [twin(arg) for arg in self.positional_args]
-        new.inverse_flags = dict(self.inverse_flags)
-        memo[id(self)] = new
-        return new
+    invoke's parser deep-copies every task's context twice per run (``inv --list`` included);
+    with one collection per session, the generic deepcopy of their Lexicons was the largest
+    cost of start-up. Only the arguments hold parse state: they are copied (once each, through
+    ``memo``) and the dictionaries around them rebuilt; the rest is immutable and shared. The
+    contexts are built by invoke's own ``Collection.to_contexts`` (``from_module`` turns the
+    root of a tasks.py into a plain Collection), so the method is set on invoke's class: the
+    result is the same as a generic deepcopy, only cheaper.
+    """
+    new = object.__new__(type(self))
+    new.__dict__.update(self.__dict__)
+    twin = lambda arg: copy.deepcopy(arg, memo)  # noqa: E731
+    new.args = _copy_lexicon(self.args, twin)
+    new.flags = _copy_lexicon(self.flags, twin)
+    new.positional_args = [twin(arg) for arg in self.positional_args]
+    new.inverse_flags = dict(self.inverse_flags)
+    memo[id(self)] = new
+    return new
+
+
+ParserContext.__deepcopy__ = _copy_parser_context  # type: ignore[attr-defined]
 
 
 class SessionCollection(Collection):
     """A generated collection that copies cheaply: invoke deep-copies the whole tree when it
     loads ``ns`` from tasks.py, on every run; the tasks inside are immutable and shared."""
-
-    def to_contexts(self, ignore_unknown_help: bool | None = None) -> list[ParserContext]:
-        contexts = super().to_contexts(ignore_unknown_help=ignore_unknown_help)
-        for context in contexts:
-            context.__class__ = FastParserContext
-        return contexts
 
     def __deepcopy__(self, memo: dict[int, Any]) -> SessionCollection:
         new = object.__new__(type(self))
@@ -532,7 +533,7 @@ def namespace(config: str | os.PathLike[str] | None = None, *,
     if explicit is not None and folder is not None and not Path(explicit).is_absolute():
         explicit = folder / Path(explicit).expanduser()
     source = ConfigSource(explicit, cwd=folder)
-    ns = SessionCollection()
+    ns = Collection()
     ns.add_collection(ops_collection(source))
     try:
         loaded = source.load()

@@ -47,6 +47,7 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     (root / "state").mkdir()
     monkeypatch.setenv("TMUX_TMPDIR", str(root / "tmux"))
     monkeypatch.setenv("XDG_STATE_HOME", str(root / "state"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(root / "cache"))
     monkeypatch.delenv("TMUX", raising=False)
     monkeypatch.delenv("KSTLIB_CONFIG", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kstlib_tasks import config as cfg
+from kstlib_tasks import config_parser
 from kstlib_tasks.config import OpsConfig, find_config, load_config, parse_config
 from kstlib_tasks.errors import ConfigError, InvalidSessionError, ValidationError
 
@@ -831,4 +831,4 @@ def test_loader_is_safe(tmp_path: Path, monkeypatch) -> None:
     )
     assert list(result.sessions) == []
     assert "session 'a': command" in result.warnings[0]
-    assert cfg._Loader.__name__ in ("CSafeLoader", "SafeLoader")
+    assert config_parser._Loader.__name__ in ("CSafeLoader", "SafeLoader")

@@ -51,7 +51,7 @@ from ..errors import (
     ValidationError,
 )
 from ..models import BackendName, SessionSpec, SessionStatus, State
-from ..runner import INSTALL_HINTS, Runner, first_line
+from ..runner import INSTALL_HINTS, Result, Runner, first_line
 
 log = logging.getLogger(__name__)
 
@@ -467,18 +467,25 @@ class ContainerBackend:
 
         A container reached only through an id prefix is not ``ref``: None.
         """
-        result = self.runner.run("inspect", "--type", "container", ref, check=False)
-        if not result.ok:
-            if _mentions(result.stderr, _NO_SUCH):
-                return None
-            raise BackendError(
-                f"{self.kind} inspect of '{ref}' failed: "
-                f"{first_line(result.stderr) or result.exit_code}"
-            )
+        result = self._run_unless_gone(f"inspect of '{ref}'", "inspect", "--type", "container", ref)
+        if result is None:
+            return None
         for item in load_json_objects(result.stdout):
             if container_name(item) == ref or container_id(item) == ref:
                 return item
         return None
+
+    def _run_unless_gone(self, what: str, *args: str) -> Result | None:
+        """Run; None when the runtime says there is no such container, BackendError for any
+        other failure (the container may vanish between two calls: that is not an error)."""
+        result = self.runner.run(*args, check=False)
+        if result.ok:
+            return result
+        if _mentions(result.stderr, _NO_SUCH):
+            return None
+        raise BackendError(
+            f"{self.kind} {what} failed: {first_line(result.stderr) or result.exit_code}"
+        )
 
     def _status(self, item: Mapping[str, Any]) -> SessionStatus:
         return status_from_inspect(item, self.runtime)
@@ -488,14 +495,9 @@ class ContainerBackend:
         args = ["logs", "--timestamps"]
         if lines is not None:
             args += ["--tail", str(lines)]
-        result = self.runner.run(*args, ref, check=False)
-        if not result.ok:
-            if _mentions(result.stderr, _NO_SUCH):
-                return None
-            raise BackendError(
-                f"{self.kind} logs of '{ref}' failed: "
-                f"{first_line(result.stderr) or result.exit_code}"
-            )
+        result = self._run_unless_gone(f"logs of '{ref}'", *args, ref)
+        if result is None:
+            return None
         merged = merge_logs(result.stdout, result.stderr)
         return merged[-lines:] if lines else merged
 

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,79 +18,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import BUSYBOX_IMAGE, PYTHON_IMAGE, retry_until
-
-VENV_BIN = Path(sys.executable).parent
-KSTLIB = str(VENV_BIN / "kstlib")
-# Prints "tick N" three times a second, with no shell syntax (the validators refuse ; & | ...).
-TICKER = ("python3 -u -c \"[print('tick', i, flush=True) or __import__('time').sleep(0.3) "
-          "for i in range(100000)]\"")
-TICKER_YAML = json.dumps(TICKER)  # a JSON string is a valid double-quoted YAML scalar
+from tests.helpers import (
+    BUSYBOX_IMAGE,
+    KSTLIB,
+    PYTHON_IMAGE,
+    TICKER_YAML,
+    Done,
+    retry_until,
+    run_command,
+    run_in_terminal,
+)
 
 pytestmark = pytest.mark.skipif(not os.access(KSTLIB, os.X_OK), reason="kstlib not installed")
-
-
-@dataclass
-class Done:
-    code: int
-    out: str
-    err: str
-
-    def ok(self) -> Done:
-        assert self.code == 0, f"exit {self.code}: {self.err}"
-        return self
-
-    def one_line_error(self) -> str:
-        """The error line (the config's own "warning:" lines may come before it)."""
-        assert self.code != 0, self.out
-        assert "Traceback" not in self.err, self.err
-        lines = [x for x in self.err.strip().splitlines() if not x.startswith("warning: ")]
-        assert len(lines) == 1, self.err
-        assert self.out == ""
-        return lines[0]
-
-
-def run_in_terminal(argv: list[str], cwd: Path, *, env: dict[str, str] | None = None,
-                    typing: Callable[[str], bytes | None] | None = None,
-                    timeout: float = 60) -> tuple[int, str]:
-    """Run ``argv`` with a pseudo-terminal as its terminal, as a user at a shell would.
-
-    ``typing(output_so_far)`` may return keys to type (once each time it returns some); the
-    run ends when the program exits. Returns (exit code, everything it wrote).
-    """
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: never returns into pytest
-        try:
-            os.chdir(cwd)
-            os.execve(argv[0], argv, env if env is not None else os.environ)
-        finally:
-            os._exit(127)
-    output = b""
-    deadline = time.monotonic() + timeout
-    finished = False
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.1)
-            if ready:
-                try:
-                    chunk = os.read(fd, 65536)
-                except OSError:  # EIO: the child closed its terminal
-                    break
-                if not chunk:
-                    break
-                output += chunk
-            keys = typing(output.decode(errors="replace")) if typing else None
-            if keys:
-                os.write(fd, keys)
-        else:
-            raise AssertionError(f"{argv} still running after {timeout}s: {output[-500:]!r}")
-        finished = True
-    finally:
-        if not finished:
-            os.kill(pid, signal.SIGKILL)
-        _, status = os.waitpid(pid, 0)
-        os.close(fd)
-    return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
 
 
 @dataclass
@@ -108,9 +44,7 @@ class Project:
 
     def kstlib(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
                timeout: float = 120) -> Done:
-        done = subprocess.run([KSTLIB, *args], cwd=cwd or self.root, capture_output=True,
-                              text=True, timeout=timeout, env=env)
-        return Done(done.returncode, done.stdout, done.stderr)
+        return run_command([KSTLIB, *args], cwd or self.root, env=env, timeout=timeout)
 
     def status(self, name: str) -> dict:
         return json.loads(self.kstlib("ops", "status", name, "--json").ok().out)
@@ -278,6 +212,7 @@ def test_colours_on_a_terminal_and_plain_text_otherwise(project: Project,
     assert row(out, other).endswith(" 3\x1b[0m")  # the Exit column
     project.kstlib("ops", "stop", dev, "-f").ok()
     code, out = run_in_terminal([KSTLIB, "ops", "list", "-b", "tmux"], project.root, env=env)
+    assert code == 0, out
     assert row(out, dev).startswith(f"\x1b[2m{dev} ") and " defined " in row(out, dev)
 
     code, out = run_in_terminal([KSTLIB, "ops", "list", "-b", "tmux"], project.root,

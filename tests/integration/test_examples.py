@@ -20,8 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PREFIX, REPO
-from tests.helpers import PYTHON_IMAGE, retry_until
-from tests.integration.test_cli import KSTLIB, Done
+from tests.helpers import KSTLIB, PYTHON_IMAGE, Done, retry_until, run_command
 
 EXAMPLES = REPO / "examples" / "ops"
 IMAGE = f"localhost/{PREFIX}-astro-bot:latest"
@@ -61,14 +60,10 @@ class Examples:
             path.write_text(text)
 
     def run_py(self, folder: Path, *args: str) -> Done:
-        done = subprocess.run([sys.executable, "run.py", *args], cwd=folder,
-                              capture_output=True, text=True, timeout=120)
-        return Done(done.returncode, done.stdout, done.stderr)
+        return run_command([sys.executable, "run.py", *args], folder)
 
     def kstlib(self, folder: Path, *args: str) -> Done:
-        done = subprocess.run([KSTLIB, *args], cwd=folder, capture_output=True, text=True,
-                              timeout=120)
-        return Done(done.returncode, done.stdout, done.stderr)
+        return run_command([KSTLIB, *args], folder)
 
     def status(self, folder: Path, name: str) -> dict:
         return json.loads(self.kstlib(folder, "ops", "status", name, "--json").ok().out)

@@ -8,17 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import BUSYBOX_IMAGE, retry_until
-from tests.integration.test_cli import TICKER_YAML, Done
-
-INV = str(Path(sys.executable).parent / "inv")
+from tests.helpers import BUSYBOX_IMAGE, INV, TICKER_YAML, Done, retry_until, run_command
 
 pytestmark = pytest.mark.skipif(not os.access(INV, os.X_OK), reason="invoke not installed")
 
@@ -67,9 +62,7 @@ class Repo:
         (self.root / "kstlib.conf.yml").write_text(CONFIG.format(runtime=runtime, **self.names))
 
     def inv(self, *args: str, cwd: Path | None = None, timeout: float = 120) -> Done:
-        done = subprocess.run([INV, *args], cwd=cwd or self.root, capture_output=True,
-                              text=True, timeout=timeout)
-        return Done(done.returncode, done.stdout, done.stderr)
+        return run_command([INV, *args], cwd or self.root, timeout=timeout)
 
 
 @pytest.fixture

@@ -7,11 +7,7 @@ things (an image tag) remove them themselves.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import pty
-import select
-import signal
 import subprocess
 import sys
 import time
@@ -34,7 +30,7 @@ from kstlib_tasks.errors import (
     SessionNotRunningError,
 )
 from kstlib_tasks.models import SessionSpec, SessionStatus, State
-from tests.helpers import BUSYBOX_IMAGE, PYTHON_IMAGE, retry_until
+from tests.helpers import BUSYBOX_IMAGE, PYTHON_IMAGE, retry_until, run_in_terminal
 
 pytestmark = pytest.mark.containers
 
@@ -394,40 +390,25 @@ def test_attach_detaches_with_ctrl_p_ctrl_q(runtime: str, unique_name) -> None:
         "from kstlib_tasks.backends.container import ContainerBackend\n"
         f"ContainerBackend({runtime!r}).attach({name!r})\n"
     )
-    pid, fd = pty.fork()
-    if pid == 0:  # child: becomes `RUNTIME attach` on the pty
-        os.execv(sys.executable, [sys.executable, "-c", code])
-    try:
-        seen = b""
-        deadline = time.monotonic() + 60
-        while b"tick" not in seen and time.monotonic() < deadline:
-            if select.select([fd], [], [], 1)[0]:
-                seen += os.read(fd, 4096)
-        assert b"tick" in seen, f"attach printed nothing: {seen!r}"
+    typed: list[float] = []  # when each detach key was typed
+
+    def detach_keys(seen: str) -> bytes | None:
         # Two key presses, as typed: podman does not see the sequence in a single read.
-        os.write(fd, b"\x10")
-        time.sleep(0.1)
-        os.write(fd, b"\x11")
-        _, wait_status = retry_until(lambda: _reap(pid, fd), timeout=60)
-        if runtime == "podman":  # the docker CLI exits 1 after a detach ("read escape sequence")
-            assert os.waitstatus_to_exitcode(wait_status) == 0
-    finally:
-        with contextlib.suppress(ChildProcessError, ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        os.close(fd)
+        if "tick" not in seen or len(typed) == 2:
+            return None
+        if typed and time.monotonic() - typed[0] < 0.1:
+            return None
+        typed.append(time.monotonic())
+        return b"\x10" if len(typed) == 1 else b"\x11"
+
+    exit_code, out = run_in_terminal([sys.executable, "-c", code], Path.cwd(),
+                                     typing=detach_keys, timeout=60)
+    assert len(typed) == 2, f"attach printed nothing: {out!r}"
+    if runtime == "podman":  # the docker CLI exits 1 after a detach ("read escape sequence")
+        assert exit_code == 0, out
     status = backend.status(name)
     assert status is not None and status.state is State.RUNNING
     backend.stop(name, force=True)
-
-
-def _reap(pid: int, fd: int) -> tuple[int, int] | None:
-    """waitpid without blocking, draining the pty so the child never blocks on output."""
-    with contextlib.suppress(OSError):
-        while select.select([fd], [], [], 0)[0] and os.read(fd, 4096):
-            pass
-    done = os.waitpid(pid, os.WNOHANG)
-    return done if done[0] else None
 
 
 # -- runtime detection (PATH made of symlinks; needs no engine) --------------------------------

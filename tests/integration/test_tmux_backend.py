@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import subprocess
 import sys
 import textwrap
@@ -28,7 +27,7 @@ from kstlib_tasks.errors import (
 )
 from kstlib_tasks.models import SessionSpec, State
 from kstlib_tasks.runner import Runner
-from tests.helpers import retry_until
+from tests.helpers import retry_until, run_in_terminal
 
 pytestmark = [pytest.mark.tmux, pytest.mark.usefixtures("tmux_available")]
 
@@ -493,25 +492,20 @@ def test_attach_from_a_terminal_attaches_and_detaches(
         "from kstlib_tasks.backends.tmux import TmuxBackend; "
         f"TmuxBackend().attach({name!r})"
     )
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: a terminal, like a user's shell
-        os.execv(PY, [PY, "-c", code])
-    try:
-        def attached() -> bool:
-            out = raw_tmux("list-clients", "-t", f"={name}", "-F", "#{client_session}")
-            return out.stdout.split() == [name]
+    detached: list[bool] = []
 
-        retry_until(attached, timeout=15)
-        assert raw_tmux("detach-client", "-s", f"={name}").returncode == 0
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                os.read(fd, 65536)  # drain the screen so tmux never blocks on the terminal
-            except OSError:
-                break
-        _, wait_status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(wait_status) == 0
-    finally:
-        os.close(fd)
+    def detach_once_attached(_seen: str) -> None:
+        if detached:
+            return None
+        clients = raw_tmux("list-clients", "-t", f"={name}", "-F", "#{client_session}")
+        if clients.stdout.split() == [name]:
+            detached.append(raw_tmux("detach-client", "-s", f"={name}").returncode == 0)
+        return None
+
+    # a terminal, like a user's shell; killed (and the test failed) if it never returns
+    exit_code, out = run_in_terminal([PY, "-c", code], Path.cwd(), typing=detach_once_attached,
+                                     timeout=30)
+    assert detached == [True]
+    assert exit_code == 0 and f"[detached (from session {name})]" in out, out
     assert backend.status(name) is not None  # detaching leaves the session running
     backend.stop(name)

@@ -42,39 +42,22 @@ def test_tmux_runs_a_session_on_the_private_server(
 
 
 @pytest.mark.containers
-def test_busybox_image_runs(runtime: str, unique_name: Callable[[str], str]) -> None:
-    result = run(
-        runtime,
-        "run",
-        "--rm",
-        "--pull=never",
-        "--name",
-        unique_name(f"smoke-{runtime}"),
-        BUSYBOX_IMAGE,
-        "sh",
-        "-c",
-        "echo hello from $(uname -s)",
-    )
+@pytest.mark.parametrize(
+    ("image", "command", "expected"),
+    [
+        (BUSYBOX_IMAGE, ("sh", "-c", "echo hello from $(uname -s)"), "hello from Linux"),
+        (PYTHON_IMAGE, ("python3", "-c", "import sys; print(sys.version_info >= (3, 11))"), "True"),
+    ],
+    ids=["busybox", "python"],
+)
+def test_test_image_runs(
+    runtime: str, unique_name: Callable[[str], str], image: str, command: tuple[str, ...],
+    expected: str,
+) -> None:
+    name = unique_name(f"smoke-{runtime}-{image.split('/')[-1].split(':')[0]}")
+    result = run(runtime, "run", "--rm", "--pull=never", "--name", name, image, *command)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "hello from Linux"
-
-
-@pytest.mark.containers
-def test_python_image_runs_python3(runtime: str, unique_name: Callable[[str], str]) -> None:
-    result = run(
-        runtime,
-        "run",
-        "--rm",
-        "--pull=never",
-        "--name",
-        unique_name(f"py-{runtime}"),
-        PYTHON_IMAGE,
-        "python3",
-        "-c",
-        "import sys; print(sys.version_info >= (3, 11))",
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "True"
+    assert result.stdout.strip() == expected
 
 
 @pytest.mark.podman

@@ -357,22 +357,3 @@ def _line_for(path: list, lines: dict[tuple, int], default: int) -> int:
         parts = parts[:-1]
     return default
 
-
-def _path_of(target: yaml.Node, node: yaml.Node, prefix: tuple = ()) -> str | None:
-    """Where ``target`` sits under ``node``, as a field label (for YAML-level errors)."""
-    if node is target:
-        return validation.error_field(prefix) if prefix else None
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = getattr(key_node, "value", "?")
-            if key_node is target:
-                return validation.error_field((*prefix, key))
-            found = _path_of(target, value_node, (*prefix, key))
-            if found:
-                return found
-    if isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            found = _path_of(target, item, (*prefix, index))
-            if found:
-                return found
-    return None

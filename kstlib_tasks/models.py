@@ -110,8 +110,3 @@ class SessionStatus:
         data = asdict(self)
         data["state"] = self.state.value
         return data
-
-    @property
-    def live(self) -> bool:
-        """True when a backend object exists (running, exited or stopped)."""
-        return self.state in (State.RUNNING, State.EXITED, State.STOPPED)

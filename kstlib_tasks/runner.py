@@ -74,14 +74,6 @@ class Runner:
                 ) from None
         return self._command
 
-    def available(self) -> bool:
-        """True when the binary can be found (no call is made)."""
-        try:
-            self._resolve()
-        except BackendNotFoundError:
-            return False
-        return True
-
     def argv(self, *args: str) -> list[str]:
         """The full argv a call would run; for logs, exec and messages."""
         return [self.binary, *self.base_args, *args]

@@ -19,8 +19,6 @@ EXAMPLES=(
 )
 CURRENT_EXAMPLE=""
 
-image_exists() { "$1" image inspect "$2" >/dev/null 2>&1; }
-
 # astro-bot from examples/ops/Containerfile on every runtime that has the local Python base.
 build_example_image() {
     local containerfile="$EXAMPLES_DIR/Containerfile" rt logfile

@@ -25,6 +25,9 @@ in_ci() {
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
 
+# image_exists RUNTIME IMAGE: true when the image is present locally on that runtime.
+image_exists() { "$1" image inspect "$2" >/dev/null 2>&1; }
+
 # Podman needs the runc runtime and explicit ulimits here: a repo-owned containers.conf,
 # never the system files.
 export_backend_env() {

@@ -104,8 +104,6 @@ check_docker() {
     log "docker: engine $(docker version --format '{{.Server.Version}}' 2>/dev/null) answering"
 }
 
-image_exists() { "$1" image inspect "$2" >/dev/null 2>&1; }
-
 # FROM scratch + the static busybox with its applets: no registry involved.
 build_busybox_image() {
     local rt="$1" ctx

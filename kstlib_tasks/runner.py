@@ -81,12 +81,10 @@ class Runner:
     def run(
         self,
         *args: str,
-        ok_codes: Iterable[int] = (0,),
         timeout: float | None = None,
-        input: str | None = None,
         check: bool = True,
     ) -> Result:
-        """Run and wait. With ``check``, an exit code outside ``ok_codes`` raises BackendError."""
+        """Run and wait. With ``check``, a non-zero exit code raises BackendError."""
         command = self._resolve()
         full = [*self.base_args, *args]
         log.debug("run: %s", shlex.join(self.argv(*args)))
@@ -105,8 +103,6 @@ class Runner:
         }
         if env is not None:
             kwargs["_env"] = env
-        if input is not None:
-            kwargs["_in"] = input
         running = command(*full, **kwargs)
         expired = threading.Event()
 
@@ -131,13 +127,12 @@ class Runner:
             raise BackendError(
                 f"'{shlex.join(self.argv(*args))}' did not answer within {limit:g}s"
             )
-        finished = running
         result = Result(
-            stdout=_text(finished.stdout),
-            stderr=_text(finished.stderr),
-            exit_code=finished.exit_code,
+            stdout=_text(running.stdout),
+            stderr=_text(running.stderr),
+            exit_code=running.exit_code,
         )
-        if check and result.exit_code not in tuple(ok_codes):
+        if check and not result.ok:
             raise BackendError(
                 f"'{shlex.join(self.argv(*args))}' failed ({result.exit_code}): "
                 f"{first_line(result.stderr) or first_line(result.stdout) or 'no output'}"

@@ -11,7 +11,6 @@ did not write.
 from __future__ import annotations
 
 import os
-import shlex
 from pathlib import Path
 from typing import Any
 
@@ -317,7 +316,6 @@ def _session(
         raise _EntryError(first_line, field_name, reason)
 
     command = clean.get("command", ())
-    text = raw.get("command")
     backend = clean.get("backend", defaults["default_backend"])
     if "working_dir" in clean:
         workdir: str | None = validation.resolve_dir(clean["working_dir"], base_dir)
@@ -329,7 +327,7 @@ def _session(
         name=name,
         backend=backend,
         command=command,
-        command_text=text if isinstance(text, str) else (shlex.join(command) if command else None),
+        command_text=validation.command_as_written(raw.get("command"), command),
         working_dir=workdir,
         env=clean.get("env", {}),
         image=clean.get("image"),

@@ -16,7 +16,7 @@ import os
 import re
 import shlex
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -197,7 +197,15 @@ def command(value: Any) -> tuple[str, ...]:
     return tuple(argv)
 
 
+def command_as_written(raw: Any, argv: Sequence[str]) -> str | None:
+    """The command as the user wrote it, for help texts and messages (a list is joined)."""
+    if isinstance(raw, str):
+        return raw
+    return shlex.join(argv) if argv else None
+
+
 def _command_text(text: str) -> str:
+    """One command string or word: bounded, no control characters, no shell syntax."""
     if len(text) > MAX_COMMAND:
         raise vol.Invalid(f"command longer than {MAX_COMMAND} characters")
     odd = _odd_character(text)
@@ -561,11 +569,9 @@ def apply_overrides(
     if backend is not None:
         changes["backend"] = check("backend", backend, session=name)
     if command is not None:
-        text = command if isinstance(command, str) else None
-        changes["command"] = check(
-            "command", command if isinstance(command, str) else list(command), session=name
-        )
-        changes["command_text"] = text if text is not None else shlex.join(changes["command"])
+        raw = command if isinstance(command, str) else list(command)
+        changes["command"] = check("command", raw, session=name)
+        changes["command_text"] = command_as_written(raw, changes["command"])
     if image is not None:
         changes["image"] = check("image", image, session=name)
     if env:

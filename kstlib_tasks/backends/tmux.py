@@ -305,6 +305,10 @@ def strip_blank_tail(lines: list[str]) -> list[str]:
     return lines[:end]
 
 
+def already_running(name: str) -> SessionAlreadyRunningError:
+    return SessionAlreadyRunningError(f"session '{name}' is already running (tmux)", session=name)
+
+
 def last_lines(lines: list[str], count: int | None) -> list[str]:
     """The last ``count`` lines (all when None, none for 0)."""
     if count is None:
@@ -417,9 +421,7 @@ class TmuxBackend:
         name = spec.name
         current = self._find(name)
         if current is not None and not current.dead:
-            raise SessionAlreadyRunningError(
-                f"session '{name}' is already running (tmux)", session=name
-            )
+            raise already_running(name)
         cwd = spec.working_dir or os.getcwd()
         env = {"PATH": os.environ.get("PATH", os.defpath), **spec.env}
         if spec.command:
@@ -454,9 +456,7 @@ class TmuxBackend:
         if result.exit_code != 0:
             marker.unlink(missing_ok=True)
             if "duplicate session" in result.stderr:
-                raise SessionAlreadyRunningError(
-                    f"session '{name}' is already running (tmux)", session=name
-                )
+                raise already_running(name)
             # Nothing of that name was live before this call: whatever exists now is ours.
             self._call(["kill-session", "-t", f"={name}"])
             raise self._failure("new-session", result, name)

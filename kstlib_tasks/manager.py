@@ -160,13 +160,6 @@ class SessionManager:
         places += [("tmux", s) for s in _started_sockets() if s != spec.socket_name]
         return places
 
-    def _configured_sockets(self) -> list[str | None]:
-        sockets: list[str | None] = []
-        for spec in self.config.sessions.values():
-            if spec.backend == "tmux" and spec.socket_name not in sockets:
-                sockets.append(spec.socket_name)
-        return sockets
-
     def _find_live(
         self, name: str, spec: SessionSpec | None
     ) -> tuple[Location, SessionStatus] | None:
@@ -386,7 +379,8 @@ class SessionManager:
     def _tmux_servers(self) -> list[str | None]:
         """The default server, the configured sockets, and those given to ``start -L``."""
         servers: list[str | None] = [None]
-        for socket in [*self._configured_sockets(), *_started_sockets()]:
+        configured = [s.socket_name for s in self.config.sessions.values() if s.backend == "tmux"]
+        for socket in [*configured, *_started_sockets()]:
             if socket not in servers:
                 servers.append(socket)
         return servers

@@ -26,6 +26,7 @@ from .errors import (
     SessionAlreadyRunningError,
     SessionNotFoundError,
     SessionNotRunningError,
+    ValidationError,
 )
 from .models import SessionSpec, SessionStatus, State
 
@@ -132,7 +133,6 @@ class SessionManager:
         each must be reachable by name. Such a name can never be started (the overrides check
         it with the strict rule).
         """
-        from .errors import ValidationError
         from .validation import check
 
         try:

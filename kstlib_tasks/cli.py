@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-INTERRUPTED_EXIT = 130
+from .errors import INTERRUPTED_EXIT
 
 
 def main(argv: list[str] | None = None) -> None:

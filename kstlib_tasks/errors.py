@@ -6,6 +6,9 @@ shown on stderr: what went wrong, for which session, and what to do about it.
 
 from __future__ import annotations
 
+# Ctrl-C ends every front end with what a shell reports for SIGINT (128 + 2); invoke would say 1.
+INTERRUPTED_EXIT = 130
+
 
 class KstlibError(Exception):
     """Base of every error meant for the user (never shown with a traceback)."""

@@ -28,7 +28,7 @@ from invoke.exceptions import Exit, ParseError
 from invoke.parser import Argument, ParserContext
 from invoke.util import Lexicon
 
-from .errors import KstlibError
+from .errors import INTERRUPTED_EXIT, KstlibError
 
 if TYPE_CHECKING:
     from .config import OpsConfig
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 HELP_WORDS = ("--help", "-h")
 VERBS = ("list", "start", "stop", "restart", "status", "logs", "attach")
 UNEXPECTED_EXIT = 70
-INTERRUPTED_EXIT = 130
 
 
 # --------------------------------------------------------------------------- config source

@@ -28,10 +28,10 @@ from invoke.parser import Argument
 from invoke.util import enable_logging
 
 from . import __version__
+from .errors import INTERRUPTED_EXIT
 from .invoke_tasks import (
     _OPS_DOCS,
     HELP_WORDS,
-    INTERRUPTED_EXIT,
     VERBS,
     ConfigSource,
     ops_collection,

@@ -343,7 +343,7 @@ _VERB_FLAGS: dict[str, tuple[Flag, ...]] = {
     "attach": (),
 }
 
-_OPS_DOCS = {
+OPS_DOCS = {
     "list": "List sessions: defined in the config, and every live tmux session and container.",
     "start": "Start session NAME from the config; the flags override config values once.",
     "stop": "Stop session NAME gracefully (SIGINT/SIGTERM, then kill after --timeout).",
@@ -387,7 +387,7 @@ def _ops_task(ops: Ops, verb: str, prefix: str) -> KTask:
         run_safely(lambda: getattr(ops, verb)(**kwargs), ops.source)
 
     flags = (NAME, *_VERB_FLAGS[verb]) if takes_name else _VERB_FLAGS[verb]
-    task = KTask(body, name=verb, doc=_OPS_DOCS[verb], flags=flags,
+    task = KTask(body, name=verb, doc=OPS_DOCS[verb], flags=flags,
                  help_name=f"{prefix}.{verb}")
     return task
 

@@ -30,8 +30,8 @@ from invoke.util import enable_logging
 from . import __version__
 from .errors import INTERRUPTED_EXIT
 from .invoke_tasks import (
-    _OPS_DOCS,
     HELP_WORDS,
+    OPS_DOCS,
     VERBS,
     ConfigSource,
     ops_collection,

@@ -175,14 +175,10 @@ class KstlibProgram(Program):
         print("")
         print("Commands:")
         print("")
-        self.print_columns([(USAGES[verb].split(" [")[0], _OPS_DOCS[verb]) for verb in VERBS])
+        self.print_columns([(USAGES[verb].split(" [")[0], OPS_DOCS[verb]) for verb in VERBS])
         print("Options:")
         print("")
-        tuples = [
-            pair for arg_name in SHOWN_CORE
-            for pair in [self.initial_context.help_for(f"--{arg_name}")]
-        ]
-        self.print_columns(tuples)
+        self.print_columns([self.initial_context.help_for(f"--{name}") for name in SHOWN_CORE])
         print("Run 'kstlib ops <command> --help' for the options of one command.")
 
     def print_task_help(self, name: str) -> None:

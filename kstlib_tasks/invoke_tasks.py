@@ -33,7 +33,7 @@ from .errors import INTERRUPTED_EXIT, KstlibError
 if TYPE_CHECKING:
     from .config import OpsConfig
     from .manager import SessionManager
-    from .models import SessionSpec
+    from .models import SessionSpec, SessionStatus
 
 HELP_WORDS = ("--help", "-h")
 VERBS = ("list", "start", "stop", "restart", "status", "logs", "attach")
@@ -295,7 +295,7 @@ class Ops:
         self.source.manager().attach(name)
 
 
-def _describe(status: Any) -> str:
+def _describe(status: SessionStatus) -> str:
     where = status.backend
     if status.runtime:
         where += f" {status.runtime}"

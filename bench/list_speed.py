@@ -94,6 +94,7 @@ def main() -> int:
         **os.environ,
         "TMUX_TMPDIR": str(root / "tmux"),
         "XDG_STATE_HOME": str(root / "state"),
+        "XDG_CACHE_HOME": str(root / "cache"),  # the config cache too: nothing left behind
         "NO_COLOR": "1",
     }
     env.setdefault("CONTAINERS_CONF", str(REPO / "tests" / "containers.conf"))

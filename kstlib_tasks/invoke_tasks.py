@@ -79,6 +79,10 @@ class ConfigSource:
             self._manager = SessionManager(self.load())
         return self._manager
 
+    def already_reported(self, exc: BaseException) -> bool:
+        """True for the load error :func:`namespace` printed when it built the tasks."""
+        return self.error_reported and exc is self._error
+
 
 # --------------------------------------------------------------------------- flags and tasks
 
@@ -310,9 +314,7 @@ def run_safely(action: Callable[[], None], source: ConfigSource | None = None) -
     try:
         action()
     except KstlibError as exc:
-        message: str | None = str(exc)
-        if source is not None and source.error_reported and source._error is exc:
-            message = None  # already printed once when the namespace was built
+        message = None if source is not None and source.already_reported(exc) else str(exc)
         raise Exit(message, code=exc.exit_code) from None
     except KeyboardInterrupt:
         raise Exit(code=INTERRUPTED_EXIT) from None

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from invoke import Collection, Context, Task
+from invoke import Collection, Context, Program, Task
 from invoke.exceptions import Exit, ParseError
 from invoke.parser import Argument, ParserContext
 from invoke.util import Lexicon
@@ -360,8 +360,6 @@ OPS_DOCS = {
 def print_task_help(task: KTask, usage: str | None = None) -> None:
     """Per-task help, as invoke prints it, for the cases where invoke cannot (a positional
     argument swallowed ``--help``)."""
-    from invoke import Program
-
     program = Program(binary=os.path.basename(sys.argv[0] or "inv"))
     tuples = ParserContext(name=task.help_name, args=task.get_arguments()).help_tuples()
     print(usage or f"Usage: {program.binary} [--core-opts] {task.help_name} [--options] "

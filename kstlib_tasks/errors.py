@@ -85,4 +85,4 @@ class ImageNotFoundError(KstlibError):
 
 
 class BackendError(KstlibError):
-    """A backend command failed in a way we did not anticipate; carries its stderr."""
+    """A backend command failed in a way we did not anticipate; the line quotes what it said."""

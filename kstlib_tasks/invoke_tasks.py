@@ -1,7 +1,7 @@
 """Invoke task collections generated from ``kstlib.conf.yml``: ONE implementation of the verbs.
 
 ``namespace()`` gives a repo ``inv astro-dev.start`` (one sub-collection per valid session) and
-``inv ops.start NAME`` (the generic verbs); the ``kstlib`` command (:mod:`kstlib_tasks.cli`)
+``inv ops.start NAME`` (the generic verbs); the ``kstlib`` command (:mod:`kstlib_tasks.program`)
 runs the very same ``ops`` tasks inside its own invoke ``Program``. Every verb goes through
 :class:`~kstlib_tasks.manager.SessionManager`; this module only maps flags to arguments and
 errors to exit codes.

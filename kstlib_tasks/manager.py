@@ -359,8 +359,9 @@ class SessionManager:
 
         One listing call per tmux server involved (default + configured sockets) and per
         container runtime involved (the default one + any a session names). A live session
-        replaces its config entry when name and backend (and tmux socket) match; others are
-        appended, sorted. A backend that is missing only produces a warning.
+        replaces its config entry when name and backend match (on the configured tmux socket
+        first, see :func:`merge`); others are appended, sorted. A missing backend is at most a
+        warning (only when the config uses it).
         """
         if backend is not None:
             from .validation import check

@@ -4,7 +4,7 @@ All external commands go through :class:`Runner`, built on the ``sh`` library wi
 that matter here baked in once: no pseudo-terminal (``_tty_out=False``, so no pagers and no
 80-column wrapping), the caller's whole environment plus additions (``sh``'s ``_env`` replaces it),
 a timeout, and argv lists only. A missing binary becomes :class:`BackendNotFoundError` with an
-install hint; a failed call becomes :class:`BackendError` carrying its stderr.
+install hint; a failed call becomes :class:`BackendError` quoting the first line of its stderr.
 """
 
 from __future__ import annotations

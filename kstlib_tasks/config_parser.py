@@ -249,7 +249,8 @@ def _ops_defaults(ops_node: yaml.MappingNode, shown: str) -> dict[str, Any]:
             continue
         errors: list[tuple[tuple, int, str]] = []
         raw[key] = _to_python(value_node, (key,), lines, errors)
-        for err_path, err_line, message in errors:
+        if errors:
+            err_path, err_line, message = errors[0]
             field = validation.error_field(err_path)
             raise ConfigError(f"{shown}:{err_line}: ops.{field}: {message}")
     try:

@@ -137,6 +137,11 @@ def _is_null(node: yaml.Node) -> bool:
     return isinstance(node, yaml.ScalarNode) and node.tag == _TAG + "null"
 
 
+def _child(node: yaml.MappingNode, key: str) -> yaml.Node | None:
+    """The value node of ``key`` (its duplicates are refused before anyone asks)."""
+    return next((v for k, v in node.value if getattr(k, "value", None) == key), None)
+
+
 def _mapping_items(node: yaml.Node | None) -> list[tuple[yaml.Node, yaml.Node]]:
     return list(node.value) if isinstance(node, yaml.MappingNode) else []
 
@@ -162,7 +167,7 @@ def parse_config(text: str, path: Path) -> OpsConfig:
     if not isinstance(root, yaml.MappingNode):
         raise ConfigError(f"{shown}:{_line(root)}: expected a mapping with an 'ops:' key")
     _refuse_duplicate_keys(root, shown, "")
-    ops_node = next((v for k, v in root.value if getattr(k, "value", None) == "ops"), None)
+    ops_node = _child(root, "ops")
     if ops_node is None or _is_null(ops_node):
         return OpsConfig(path=path, base_dir=base_dir)
     if not isinstance(ops_node, yaml.MappingNode):
@@ -170,9 +175,7 @@ def parse_config(text: str, path: Path) -> OpsConfig:
 
     _refuse_duplicate_keys(ops_node, shown, "ops.")
     defaults = _ops_defaults(ops_node, shown)
-    sessions_node = next(
-        (v for k, v in ops_node.value if getattr(k, "value", None) == "sessions"), None
-    )
+    sessions_node = _child(ops_node, "sessions")
     sessions: dict[str, SessionSpec] = {}
     invalid: dict[str, str] = {}
     warnings: list[str] = []

@@ -357,7 +357,7 @@ class SessionManager:
     def list(self, backend: str | None = None) -> list[SessionStatus]:
         """Config entries (``defined``) merged with everything live.
 
-        One listing call per tmux server involved (default + configured sockets) and per
+        One listing call per tmux server involved (see :meth:`_tmux_servers`) and per
         container runtime involved (the default one + any a session names). A live session
         replaces its config entry when name and backend match (on the configured tmux socket
         first, see :func:`merge`); others are appended, sorted. A missing backend is at most a

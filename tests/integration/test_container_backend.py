@@ -162,8 +162,8 @@ def test_graceful_stop_reaches_sigterm_handler(
     ))
     wait_for_line(backend, name, "ready")
     began = time.monotonic()
-    stopped = backend.stop(name, timeout=20)
-    assert time.monotonic() - began < 15, "stop waited for the kill timeout: SIGTERM was lost"
+    stopped = backend.stop(name, timeout=60)
+    assert time.monotonic() - began < 30, "stop waited for the kill timeout: SIGTERM was lost"
     assert (data / "marker").read_text() == "TERM 15"
     assert stopped.state is State.EXITED and stopped.exit_code == 0
     assert backend.logs(name) == ["ready", "got SIGTERM"]  # kept after removal
@@ -271,7 +271,7 @@ def test_missing_image_is_named_and_never_pulled(runtime: str, unique_name) -> N
     with pytest.raises(ImageNotFoundError) as info:
         backend.start(spec(name, image=image))
     assert image in str(info.value) and runtime in str(info.value)
-    assert time.monotonic() - began < 20
+    assert time.monotonic() - began < 30  # no pull attempt hanging on a registry
     assert backend.status(name) is None
 
 

@@ -180,12 +180,13 @@ def test_graceful_stop_lets_a_sigint_handler_finish(
     retry_until(ready.exists)
 
     began = time.monotonic()
-    stopped = backend.stop(name, timeout=10)
+    stopped = backend.stop(name, timeout=60)
     took = time.monotonic() - began
 
     assert marker.read_text() == "done"
     assert stopped.state is State.EXITED and stopped.exit_code == 0
-    assert took < 5, "stop must return as soon as the process is gone"
+    # far below the 60 s timeout: stop returned when the process was gone (margin for slow CI)
+    assert took < 30, "stop must return as soon as the process is gone"
     assert backend.status(name) is None
     # The terminal echoes the C-c as "^C" (ECHOCTL), like on screen: it marks the stop.
     assert backend.logs(name)[-1] == "^Ccleaned up"
@@ -197,8 +198,8 @@ def test_stop_returns_as_soon_as_the_process_is_gone(
     name = unique_name("quick")
     backend.start(spec(name, "sleep", "60"))
     began = time.monotonic()
-    stopped = backend.stop(name, timeout=10)
-    assert time.monotonic() - began < 2
+    stopped = backend.stop(name, timeout=60)
+    assert time.monotonic() - began < 30  # did not wait for the timeout
     assert stopped.exit_code == 130  # died of SIGINT: 128 + 2
 
 
@@ -220,7 +221,7 @@ def test_stop_kills_what_ignores_sigint_and_sighup(
     retry_until(ready.exists)
     began = time.monotonic()
     stopped = backend.stop(name, timeout=0.5)
-    assert 0.5 <= time.monotonic() - began < 5
+    assert 0.5 <= time.monotonic() - began < 30  # waited the timeout, then killed
     assert stopped.exit_code == 137  # SIGKILL after the timeout
     retry_until(lambda: not alive(pid))
     assert backend.status(name) is None
@@ -239,8 +240,8 @@ def test_force_stop_kills_at_once(backend: TmuxBackend, unique_name: Names, tmp_
     assert pid is not None
     retry_until(ready.exists)
     began = time.monotonic()
-    stopped = backend.stop(name, force=True)
-    assert time.monotonic() - began < 2
+    stopped = backend.stop(name, force=True, timeout=60)
+    assert time.monotonic() - began < 30  # a graceful stop would wait the 60 s
     assert stopped.state is State.EXITED and stopped.exit_code == 137
     retry_until(lambda: not alive(pid))
 

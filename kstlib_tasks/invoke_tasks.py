@@ -480,6 +480,8 @@ def _doc(verb: str, spec: SessionSpec) -> str:
     summary = _summary(spec)
     short = summary if len(summary) <= SUMMARY_WIDTH else summary[: SUMMARY_WIDTH - 3] + "..."
     doc = _SESSION_DOCS[verb].format(name=spec.name, summary=short)
+    if spec.description:
+        doc += f"\n\n{spec.description}"
     where = f" ({spec.source})" if spec.source else ""
     return f"{doc}\n\nConfigured{where}: {summary}."
 

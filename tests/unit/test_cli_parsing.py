@@ -350,3 +350,14 @@ def test_stock_invoke_bad_int_is_one_line(config_file, capsys):
     assert info.value.code != 0
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "lines" in err
+
+
+def test_session_description_is_in_the_task_help(tmp_path) -> None:
+    (tmp_path / "kstlib.conf.yml").write_text(
+        "ops:\n  sessions:\n    astro-dev:\n      command: python3 -m astro.bot\n"
+        "      description: the astro bot, in development mode\n"
+    )
+    ns = namespace(search_from=tmp_path)
+    doc = ns.collections["astro-dev"].tasks["start"].__doc__
+    assert "the astro bot, in development mode" in doc
+    assert "tmux: python3 -m astro.bot" in doc.splitlines()[0]  # the first line stays the summary

@@ -351,23 +351,31 @@ class TmuxBackend:
         detail = first_line(result.stderr) or first_line(result.stdout) or "no output"
         return BackendError(f"tmux {what} failed ({result.exit_code}): {detail}", session=name)
 
+    def _call_unless_gone(self, command: Sequence[str], name: str | None = None) -> Result | None:
+        """One tmux command on a target that may have gone: None then, BackendError for any
+        other failure (a session can end between two calls: that is not an error)."""
+        result = self._call(command)
+        if result.exit_code == 0:
+            return result
+        if not_found(result.stderr):
+            return None
+        raise self._failure(command[0], result, name)
+
     def _find(self, name: str) -> PaneInfo | None:
         """The pane standing for session ``name`` exactly, or None (one call)."""
-        result = self._call(["list-panes", "-s", "-t", f"={name}:", "-F", PANE_FORMAT])
-        if result.exit_code != 0:
-            if not_found(result.stderr):
-                return None
-            raise self._failure("list-panes", result, name)
+        result = self._call_unless_gone(
+            ["list-panes", "-s", "-t", f"={name}:", "-F", PANE_FORMAT], name
+        )
+        if result is None:
+            return None
         pane = session_panes(parse_panes(result.stdout)).get(name)
         return self._complete(pane) if pane is not None else None
 
     def _pane(self, pane_id: str) -> PaneInfo | None:
         """Re-read one pane by id; None once it is gone."""
-        result = self._call(["list-panes", "-t", pane_id, "-F", PANE_FORMAT])
-        if result.exit_code != 0:
-            if not_found(result.stderr):
-                return None
-            raise self._failure("list-panes", result)
+        result = self._call_unless_gone(["list-panes", "-t", pane_id, "-F", PANE_FORMAT])
+        if result is None:
+            return None
         for pane in parse_panes(result.stdout):
             if pane.pane_id == pane_id:
                 return self._complete(pane)
@@ -501,9 +509,7 @@ class TmuxBackend:
 
     def _kill_session(self, name: str) -> None:
         """Remove session ``name``; already gone is fine."""
-        result = self._call(["kill-session", "-t", f"={name}"])
-        if result.exit_code != 0 and not not_found(result.stderr):
-            raise self._failure("kill-session", result, name)
+        self._call_unless_gone(["kill-session", "-t", f"={name}"], name)
 
     def _wait_dead(self, pane_id: str, timeout: float) -> PaneInfo | None:
         """Poll the pane until its process is gone or ``timeout`` passes; its last reading.
@@ -549,13 +555,13 @@ class TmuxBackend:
         return logstore.tail(path, lines)
 
     def _capture(self, pane: PaneInfo, lines: int | None) -> list[str]:
-        result = self._call(["capture-pane", "-p", "-J", "-S", "-", "-t", pane.pane_id])
-        if result.exit_code != 0:
-            if not_found(result.stderr):
-                raise SessionNotRunningError(
-                    f"session '{pane.session}' is not running (tmux)", session=pane.session
-                )
-            raise self._failure("capture-pane", result, pane.session)
+        result = self._call_unless_gone(
+            ["capture-pane", "-p", "-J", "-S", "-", "-t", pane.pane_id], pane.session
+        )
+        if result is None:
+            raise SessionNotRunningError(
+                f"session '{pane.session}' is not running (tmux)", session=pane.session
+            )
         captured = strip_blank_tail([line.rstrip() for line in result.stdout.splitlines()])
         return last_lines(captured, lines)
 

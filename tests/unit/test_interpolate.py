@@ -245,5 +245,5 @@ def test_any_word_either_expands_or_has_a_syntax_error(word: str) -> None:
 class _Everything(dict[str, str]):
     """An environment where every variable is set, so only syntax can fail."""
 
-    def get(self, key: str, default: object = None) -> str:  # type: ignore[override]
+    def get(self, key: str, default: object = None) -> str:
         return "v"

@@ -73,7 +73,9 @@ class Clock:
         self.now += seconds
 
 
-def exec_probe(answer: Callable[[float], int], **kw: float) -> tuple[ProbeSpec, Callable]:
+def exec_probe(
+    answer: Callable[[float], int], **kw: float
+) -> tuple[ProbeSpec, Callable[[Sequence[str], float], int]]:
     return ProbeSpec("exec", ("check",), **kw), lambda argv, timeout: answer(timeout)
 
 
@@ -112,8 +114,7 @@ def serve(server: http.server.HTTPServer) -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        host, port = server.server_address[:2]
-        yield f"{host}:{port}"
+        yield f"127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
         server.server_close()

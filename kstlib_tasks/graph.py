@@ -223,7 +223,7 @@ class Graph:
             for edge in edges:
                 if name not in dependents[edge.name]:
                     dependents[edge.name].append(name)
-        self._dependents = {name: tuple(found_) for name, found_ in dependents.items()}
+        self._dependents = {name: tuple(names) for name, names in dependents.items()}
         self._groups: dict[str, list[str]] = {}
         for name in deps:
             for group in (groups or {}).get(name, ()):

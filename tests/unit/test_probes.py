@@ -58,7 +58,7 @@ class Ctx:
 
 
 class Clock:
-    """A fake monotonic clock that sleep() advances; each call of ``tick`` costs ``cost`` s."""
+    """A fake monotonic clock that only sleep() advances (attempts take no time)."""
 
     def __init__(self) -> None:
         self.now = 100.0

@@ -16,14 +16,17 @@ _EXPORTS = {
     "SessionManager": "kstlib_tasks.manager",
     "load_config": "kstlib_tasks.config",
     "find_config": "kstlib_tasks.config",
+    "OpsConfig": "kstlib_tasks.opsconfig",
 }
 
-__all__ = ["SessionManager", "__version__", "find_config", "load_config", "namespace"]
+__all__ = ["OpsConfig", "SessionManager", "__version__", "find_config", "load_config",
+           "namespace"]
 
 if TYPE_CHECKING:
     from .config import find_config, load_config
     from .invoke_tasks import namespace
     from .manager import SessionManager
+    from .opsconfig import OpsConfig
 
 
 def __getattr__(name: str) -> Any:

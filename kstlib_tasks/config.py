@@ -1,7 +1,7 @@
-"""Find ``kstlib.conf.yml`` and load it into validated session specs (:class:`OpsConfig`).
+"""Find ``kstlib.conf.yml``, check that it may be trusted, and load it (:class:`OpsConfig`).
 
 Parsing and validation live in :mod:`kstlib_tasks.config_parser`; a config already validated
-with this very text and this very code is read back from :mod:`kstlib_tasks.config_cache`
+with these very bytes and this very code is read back from :mod:`kstlib_tasks.config_cache`
 instead, so ``inv --list`` and ``kstlib ops list`` do not import PyYAML and voluptuous nor
 validate 50 entries on every call. Loading never calls tmux or a container runtime.
 """
@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from types import MappingProxyType
 
-from .errors import ConfigError, InvalidSessionError
-from .models import SessionSpec
+from . import trust
+from .errors import ConfigError
+from .opsconfig import OpsConfig
 
 CONFIG_NAME = "kstlib.conf.yml"
 ENV_VAR = "KSTLIB_CONFIG"
 
-
-# --------------------------------------------------------------------------- lookup
+__all__ = ["CONFIG_NAME", "ENV_VAR", "OpsConfig", "find_config", "load_config", "parse_config"]
 
 
 def find_config(
@@ -46,80 +44,40 @@ def find_config(
     return None
 
 
-# --------------------------------------------------------------------------- result
-
-
-@dataclass(frozen=True)
-class OpsConfig:
-    """The ``ops:`` section after validation: defaults plus the valid sessions in file order."""
-
-    path: Path | None = None
-    base_dir: Path = field(default_factory=Path.cwd)
-    default_backend: str = "tmux"
-    tmux_binary: str = "tmux"
-    container_runtime: str | None = None
-    sessions: Mapping[str, SessionSpec] = field(default_factory=dict)
-    invalid: Mapping[str, str] = field(default_factory=dict)
-    warnings: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "sessions", MappingProxyType(dict(self.sessions)))
-        object.__setattr__(self, "invalid", MappingProxyType(dict(self.invalid)))
-
-    def spec(self, name: str) -> SessionSpec | None:
-        """The configured spec; an entry refused by validation is an error that says why."""
-        if name in self.invalid:
-            # The stored line already says file:line, the session, the field and the reason.
-            raise InvalidSessionError(
-                self.invalid[name], hint="invalid entries are skipped: fix it in the config"
-            )
-        return self.sessions.get(name)
-
-    def adhoc_spec(self, name: str, backend: str | None = None) -> SessionSpec:
-        """A spec with the config's defaults for a name the config does not define."""
-        from . import validation
-
-        clean = validation.check("name", name, session=None)
-        return SessionSpec(
-            name=clean,
-            backend=validation.check("backend", backend or self.default_backend, session=clean),
-            tmux_binary=self.tmux_binary,
-            runtime=self.container_runtime,
-        )
-
-
-# --------------------------------------------------------------------------- loading
-
-
 def load_config(
     config: str | os.PathLike[str] | None = None,
     *,
     cwd: Path | None = None,
     warn: bool | Callable[[str], None] = True,
 ) -> OpsConfig:
-    """Find, parse and validate; warnings (skipped entries) go to stderr unless ``warn`` is off."""
+    """Find, trust, parse and validate; warnings (skipped entries) go to stderr unless
+    ``warn`` is off (or a callable receiving each line)."""
     path = find_config(config, cwd=cwd)
     if path is None:
         return OpsConfig(base_dir=(cwd or Path.cwd()).resolve())
+    trust.check(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file '{path}': {exc}") from None
     from . import config_cache
 
-    result = config_cache.load(path, text)
+    result = config_cache.load(path, data)
     if result is None:
         result = parse_config(text, path)
-        config_cache.store(path, text, result)
+        config_cache.store(path, data, result)
     emit = warn if callable(warn) else (_print_warning if warn else None)
     if emit:
-        for line in result.warnings:
+        for line in result.warning_lines():
             emit(line)
     return result
 
 
 def _print_warning(line: str) -> None:
-    print(f"warning: {line}", file=sys.stderr)
+    from .render import printable
+
+    print(f"warning: {printable(line)}", file=sys.stderr)
 
 
 def parse_config(text: str, path: Path) -> OpsConfig:

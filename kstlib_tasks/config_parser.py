@@ -10,21 +10,22 @@ did not write.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import voluptuous as vol
 import yaml
 
-from . import validation
-from .config import OpsConfig
+from . import backends, validation
 from .errors import ConfigError, ValidationError
 from .models import SessionSpec
+from .opsconfig import OpsConfig, Problem, display_path
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _TAG = "tag:yaml.org,2002:"
 _YAML11_BOOLEANS = {"yes", "no", "on", "off", "y", "n"}
+# Keys whose unquoted `no` YAML 1.1 reads as false, and where that false is what was meant.
+_NO_MEANS_NO = {"restart"}
 # No valid entry comes near these; they stop deep nesting and alias bombs ("billion laughs").
 _MAX_DEPTH = 20
 _MAX_NODES = 10_000
@@ -117,6 +118,11 @@ def _mapping(
             )
             continue
         first_line[key] = _line(key_node)
+        if (key in _NO_MEANS_NO and isinstance(value_node, yaml.ScalarNode)
+                and value_node.tag == _TAG + "bool" and value_node.value.lower() == "no"):
+            lines[(*path, key)] = _line(value_node)
+            result[key] = "no"  # `restart: no` unquoted means what it says
+            continue
         result[key] = _to_python(value_node, (*path, key), lines, errors)
     return result
 
@@ -149,17 +155,12 @@ def _mapping_items(node: yaml.Node | None) -> list[tuple[yaml.Node, yaml.Node]]:
 # --------------------------------------------------------------------------- loading
 
 
-def _display(path: Path) -> str:
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:
-        return str(path)
-    return rel if not rel.startswith("..") else str(path)
-
-
 def parse_config(text: str, path: Path) -> OpsConfig:
-    """Validate the text of a config file found at ``path`` (its folder anchors relative paths)."""
-    shown = _display(path)
+    """Validate the text of a config file found at ``path`` (its folder anchors relative paths).
+
+    ConfigError when the file cannot be used at all; invalid entries are in ``.invalid``.
+    """
+    shown = display_path(path)
     root = _compose(text, shown)
     base_dir = path.parent.resolve()
     if root is None:
@@ -167,18 +168,24 @@ def parse_config(text: str, path: Path) -> OpsConfig:
     if not isinstance(root, yaml.MappingNode):
         raise ConfigError(f"{shown}:{_line(root)}: expected a mapping with an 'ops:' key")
     _refuse_duplicate_keys(root, shown, "")
+    unknown_top = tuple(_top_level_typos(root))
     ops_node = _child(root, "ops")
     if ops_node is None or _is_null(ops_node):
-        return OpsConfig(path=path, base_dir=base_dir)
+        return OpsConfig(path=path, base_dir=base_dir, unknown_top=unknown_top,
+                         warnings=unknown_top)
     if not isinstance(ops_node, yaml.MappingNode):
         raise ConfigError(f"{shown}:{_line(ops_node)}: ops: expected a mapping")
 
     _refuse_duplicate_keys(ops_node, shown, "ops.")
-    defaults = _ops_defaults(ops_node, shown)
+    settings, ops_env = _ops_settings(ops_node, shown, base_dir)
+    default_backend = settings.pop("default_backend")
+    env_files = list(ops_env.files)
     sessions_node = _child(ops_node, "sessions")
     sessions: dict[str, SessionSpec] = {}
-    invalid: dict[str, str] = {}
-    warnings: list[str] = []
+    invalid: dict[str, Problem] = {}
+    warnings: list[Problem] = list(unknown_top)
+    every: list[Problem] = []
+    lines_of: dict[str, dict[str, int]] = {}
     seen: dict[str, int] = {}
     entries = _mapping_items(sessions_node)
     for index, (key_node, value_node) in enumerate(entries):
@@ -189,34 +196,83 @@ def parse_config(text: str, path: Path) -> OpsConfig:
             dropped = ", ".join(
                 f"'{_printable(str(getattr(k, 'value', '?')))}'" for k, _ in entries[index:]
             )
-            warnings.append(
-                f"{shown}:{line}: more than {validation.MAX_SESSIONS} sessions: "
-                f"dropped {dropped}"
-            )
+            warnings.append((line, f"more than {validation.MAX_SESSIONS} sessions: "
+                                   f"dropped {dropped}"))
             break
         if name in seen:
-            reason = f"defined twice (also at line {seen[name]}): rename one"
-            message = f"{shown}:{line}: session '{shown_name}': {reason}"
+            problem = (line, f"session '{shown_name}': defined twice (also at line "
+                             f"{seen[name]}): rename one")
             sessions.pop(name, None)
-            invalid[name] = message
-            warnings.append(message)
+            invalid[name] = problem
+            warnings.append(problem)
+            every.append(problem)
             continue
         seen[name] = line
+        context = _Entry(default_backend, settings, base_dir, ops_env)
         try:
-            spec = _session(key_node, value_node, defaults, base_dir)
-            sessions[name] = spec.with_changes(source=f"{shown}:{line}")
+            spec = _session(key_node, value_node, context)
         except _EntryError as exc:
-            message = f"{shown}:{exc.line}: session '{shown_name}': {exc.field}: {exc.reason}"
-            invalid[name] = message
-            warnings.append(message)
+            problem = (exc.line, f"session '{shown_name}': {exc.field}: {exc.reason}")
+            invalid[name] = problem
+            warnings.append(problem)
+            every += [(n, f"session '{shown_name}': {f}: {r}") for n, f, r in exc.every]
+            env_files += context.files
+            continue
+        env_files += context.files
+        sessions[name] = spec.with_changes(source=str(line))
+        lines_of[name] = {**context.lines, "entry": line}
+    for name, problem in _graph_problems(sessions, invalid, lines_of).items():
+        sessions.pop(name)
+        invalid[name] = problem
+        warnings.append(problem)
+        every.append(problem)
     return OpsConfig(
         path=path,
         base_dir=base_dir,
+        default_backend=default_backend,
+        settings=settings,
         sessions=sessions,
         invalid=invalid,
-        warnings=tuple(warnings),
-        **defaults,
+        warnings=tuple(sorted(warnings, key=lambda p: p[0])),
+        unknown_top=unknown_top,
+        problems=tuple(sorted(every, key=lambda p: p[0])),
+        env_files=tuple(dict.fromkeys(env_files)),
     )
+
+
+def _top_level_typos(root: yaml.MappingNode) -> list[Problem]:
+    """Keys next to ``ops:`` that look like a typo of it: ``opps:`` silently gives nothing.
+
+    Other keys are other tools' settings and are left alone.
+    """
+    from .suggest import closest
+
+    keys = [(k, getattr(k, "value", None)) for k, _ in root.value]
+    if any(key == "ops" for _, key in keys):
+        return []
+    return [(_line(node), f"{_printable(str(key))}: unknown top-level key (did you mean 'ops'? "
+                          "kstlib reads only ops:)")
+            for node, key in keys if isinstance(key, str) and closest(key, ["ops"])]
+
+
+def _graph_problems(sessions: dict[str, SessionSpec], invalid: dict[str, Problem],
+                    lines_of: dict[str, dict[str, int]]) -> dict[str, Problem]:
+    """Entries made unusable by their dependencies or groups (they are skipped, never run)."""
+    from . import graph
+
+    deps = {name: spec.depends_on for name, spec in sessions.items()}
+    found = graph.problems(deps, invalid=set(invalid))
+    groups = {name: spec.groups for name, spec in sessions.items()}
+    for name, reason in graph.group_problems(groups, [*sessions, *invalid]).items():
+        found.setdefault(name, reason)
+    result: dict[str, Problem] = {}
+    for name in sessions:
+        if name in found:
+            reason = found[name]
+            key = reason.partition(":")[0]
+            line = lines_of[name].get(key, lines_of[name]["entry"])
+            result[name] = (line, f"session '{_printable(name)}': {reason}")
+    return result
 
 
 def _printable(text: str) -> str:
@@ -238,9 +294,48 @@ def _refuse_duplicate_keys(node: yaml.MappingNode, shown: str, prefix: str) -> N
         first[key] = _line(key_node)
 
 
-def _ops_defaults(ops_node: yaml.MappingNode, shown: str) -> dict[str, Any]:
+class _EnvSource:
+    """Variables read from env files, with where each came from (for messages and drift)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+        self.files: list[str] = []
+
+
+def _read_env_files(paths: list[str], base_dir: Path) -> _EnvSource:
+    """Read ``env_file`` paths (relative to the config's folder) in order, later winning.
+
+    ValueError naming ``file:line`` for a file that is missing or has a bad line, or a value
+    the env rules refuse.
+    """
+    from . import envfiles
+
+    source = _EnvSource()
+    for raw in paths:
+        file = Path(validation.resolve_dir(raw, base_dir))
+        source.files.append(str(file))
+        try:
+            entries = envfiles.read(file)
+        except envfiles.EnvFileError as exc:
+            raise ValueError(str(exc)) from None
+        for entry in entries:
+            where = f"{raw}:{entry.line}"
+            try:
+                key = validation.env_key(entry.key)
+                source.values[key] = validation.env_value(entry.value)
+            except vol.Invalid as exc:
+                raise ValueError(f"{where}: {_printable(entry.key)}: {exc.msg}") from None
+    return source
+
+
+def _ops_settings(ops_node: yaml.MappingNode, shown: str,
+                  base_dir: Path) -> tuple[dict[str, Any], _EnvSource]:
+    """The ``ops:`` keys but ``sessions``, validated; a bad one makes the file unusable."""
+    known = validation.ops_keys()
     lines: dict[tuple, int] = {}
-    raw: dict[str, Any] = {}
+    clean: dict[str, Any] = {key: default for key, (_, default) in known.items()}
+    clean.pop("sessions", None)
+    env_source = _EnvSource()
     for key_node, value_node in ops_node.value:
         key = getattr(key_node, "value", None)
         if key == "sessions":
@@ -251,34 +346,57 @@ def _ops_defaults(ops_node: yaml.MappingNode, shown: str) -> dict[str, Any]:
                 )
             continue
         errors: list[tuple[tuple, int, str]] = []
-        raw[key] = _to_python(value_node, (key,), lines, errors)
+        value = _to_python(value_node, (key,), lines, errors)
         if errors:
             err_path, err_line, message = errors[0]
             field = validation.error_field(err_path)
             raise ConfigError(f"{shown}:{err_line}: ops.{field}: {message}")
-    try:
-        clean = validation.OPS_SCHEMA(raw)
-    except vol.MultipleInvalid as exc:
-        first = exc.errors[0]
-        key = first.path[0] if first.path else "ops"
-        line = lines.get((key,), _line(ops_node))
-        raise ConfigError(
-            f"{shown}:{line}: ops.{validation.error_field(first.path)}: "
-            f"{validation.invalid_reason(first)}"
-        ) from None
-    clean.pop("sessions", None)
-    return clean
+        line = lines.get((key,), _line(key_node))
+        if key == "env_file":
+            try:
+                files = validation.env_file(value)
+                env_source = _read_env_files(list(files), base_dir)
+            except (vol.Invalid, ValueError) as exc:
+                reason = exc.msg if isinstance(exc, vol.Invalid) else str(exc)
+                raise ConfigError(f"{shown}:{line}: ops.env_file: {reason}") from None
+            continue
+        if key not in known:
+            reason = validation.unknown_key(str(key), None, where="ops")
+            raise ConfigError(f"{shown}:{_line(key_node)}: ops.{_printable(str(key))}: {reason}")
+        try:
+            clean[key] = known[key][0](value)
+        except vol.Invalid as exc:
+            first = exc.errors[0] if isinstance(exc, vol.MultipleInvalid) else exc
+            where = lines.get((key, *first.path), line)
+            raise ConfigError(
+                f"{shown}:{where}: ops.{validation.error_field([key, *first.path])}: "
+                f"{validation.invalid_reason(first, where='ops')}"
+            ) from None
+    return clean, env_source
 
 
 class _EntryError(Exception):
-    def __init__(self, line: int, field: str, reason: str):
+    def __init__(self, line: int, field: str, reason: str,
+                 every: list[tuple[int, str, str]] | None = None):
         super().__init__(f"{field}: {reason}")
         self.line, self.field, self.reason = line, field, reason
+        self.every = every or [(line, field, reason)]
 
 
-def _session(
-    key_node: yaml.Node, value_node: yaml.Node, defaults: dict[str, Any], base_dir: Path
-) -> SessionSpec:
+class _Entry:
+    """What parsing one entry needs from the file, and what it learns (lines, env files)."""
+
+    def __init__(self, default_backend: str, settings: dict[str, Any], base_dir: Path,
+                 ops_env: _EnvSource):
+        self.default_backend = default_backend
+        self.settings = settings
+        self.base_dir = base_dir
+        self.ops_env = ops_env
+        self.files: list[str] = []
+        self.lines: dict[str, int] = {}
+
+
+def _session(key_node: yaml.Node, value_node: yaml.Node, entry: _Entry) -> SessionSpec:
     """One entry -> SessionSpec, or _EntryError naming the line, field and reason."""
     line = _line(key_node)
     try:
@@ -296,58 +414,116 @@ def _session(
             err_path, err_line, message = yaml_errors[0]
             raise _EntryError(err_line, validation.error_field(err_path) or "entry", message)
         raise _EntryError(_line(value_node), "entry", "expected a mapping of settings")
+    entry.lines = {str(p[0]): n for p, n in lines.items() if len(p) == 1}
+
+    backend_name = raw.get("backend", entry.default_backend)
+    try:
+        backend_name = validation.backend(backend_name)
+    except vol.Invalid as exc:
+        raise _EntryError(lines.get(("backend",), line), "backend", exc.msg) from None
+    kind = backends.get(backend_name)
     problems = [(line_, validation.error_field(p) or "entry", m) for p, line_, m in yaml_errors]
     clean: dict[str, Any] = {}
     try:
-        clean = validation.SESSION_SCHEMA(raw)
+        clean = validation.session_schema(backend_name)(raw)
     except vol.MultipleInvalid as exc:
-        for error in exc.errors:
-            path = tuple(error.path)
-            if any(path[: len(p)] == p for p, _, _ in yaml_errors):
-                continue  # already explained by the YAML-level problem
-            problems.append(
-                (
-                    _line_for(error.path, lines, line),
-                    validation.error_field(error.path),
-                    validation.invalid_reason(error),
-                )
-            )
+        problems += _schema_problems(exc, lines, line, yaml_errors, backend_name)
+    if not problems:
+        problems += _semantic_problems(clean, lines, line)
     if problems:
         problems.sort(key=lambda item: item[0])
         first_line, field_name, reason = problems[0]
         if len(problems) > 1:
             reason += f" (also invalid: {', '.join(f for _, f, _ in problems[1:])})"
-        raise _EntryError(first_line, field_name, reason)
+        raise _EntryError(first_line, field_name, reason, problems)
 
+    env = dict(entry.ops_env.values)
+    files = list(clean.get("env_file", ()))
+    if files:
+        try:
+            source = _read_env_files(files, entry.base_dir)
+        except ValueError as exc:
+            raise _EntryError(lines.get(("env_file",), line), "env_file", str(exc)) from None
+        entry.files += source.files
+        env.update(source.values)
+    env.update(clean.get("env", {}))
+    try:
+        validation.env_size(env)
+    except vol.Invalid as exc:
+        raise _EntryError(lines.get(("env",), line), "env", exc.msg) from None
+
+    own = {k: v for k, v in clean.items() if k not in validation.COMMON_KEYS}
+    try:
+        options = kind.options(own, entry.settings, entry.base_dir)
+    except vol.Invalid as exc:
+        first = exc.errors[0] if isinstance(exc, vol.MultipleInvalid) else exc
+        raise _EntryError(_line_for(first.path, lines, line),
+                          validation.error_field(first.path), first.msg) from None
     command = clean.get("command", ())
-    backend = clean.get("backend", defaults["default_backend"])
     if "working_dir" in clean:
-        workdir: str | None = validation.resolve_dir(clean["working_dir"], base_dir)
+        workdir: str | None = validation.resolve_dir(clean["working_dir"], entry.base_dir)
     else:
-        # A tmux session runs in the project (the config's folder), wherever inv was called
-        # from; a container keeps its image's WORKDIR.
-        workdir = str(base_dir) if backend == "tmux" else None
+        workdir = kind.default_workdir(entry.base_dir)
     spec = SessionSpec(
         name=name,
-        backend=backend,
+        backend=backend_name,
         command=command,
         command_text=validation.command_as_written(raw.get("command"), command),
         working_dir=workdir,
-        env=clean.get("env", {}),
-        image=clean.get("image"),
-        volumes=tuple(validation.resolve_volume(v, base_dir) for v in clean.get("volumes", ())),
-        ports=tuple(clean.get("ports", ())),
-        runtime=clean.get("runtime", defaults["container_runtime"]),
-        init=clean.get("init", True),
-        socket_name=clean.get("socket_name"),
-        tmux_binary=defaults["tmux_binary"],
+        env=env,
         description=clean.get("description"),
+        ready=clean.get("ready"),
+        depends_on=clean.get("depends_on", ()),
+        groups=clean.get("groups", ()),
+        restart=clean.get("restart", "no"),
+        max_restarts=clean.get("max_restarts", 5),
+        options=options,
+        env_files=tuple(entry.ops_env.files) + tuple(
+            validation.resolve_dir(f, entry.base_dir) for f in files),
     )
     try:
-        validation.require_complete(spec)
+        kind.complete(spec)
     except ValidationError as exc:
         raise _EntryError(line, exc.field, exc.reason) from None
     return spec
+
+
+def _schema_problems(exc: vol.MultipleInvalid, lines: dict[tuple, int], line: int,
+                     yaml_errors: list[tuple[tuple, int, str]],
+                     backend_name: str) -> list[tuple[int, str, str]]:
+    found = []
+    for error in exc.errors:
+        path = tuple(error.path)
+        if any(path[: len(p)] == p for p, _, _ in yaml_errors):
+            continue  # already explained by the YAML-level problem
+        found.append((
+            _line_for(error.path, lines, line),
+            validation.error_field(error.path),
+            validation.invalid_reason(error, backend_name),
+        ))
+    return found
+
+
+def _semantic_problems(clean: dict[str, Any], lines: dict[tuple, int],
+                       line: int) -> list[tuple[int, str, str]]:
+    """Rules across keys, and ``$VAR`` syntax in the command and the exec probe."""
+    from . import interpolate
+
+    found = []
+    rule = validation.restart_rule(clean.get("restart", "no"), clean.get("max_restarts", 5))
+    if rule:
+        found.append((lines.get(("max_restarts",), line), "max_restarts", rule))
+    probe = clean.get("ready")
+    words = [("command", w) for w in clean.get("command", ())]
+    if probe is not None and probe.kind == "exec":
+        words += [("ready.exec", w) for w in probe.target]
+    for field, word in words:
+        problem = interpolate.syntax_error(word)
+        if problem:
+            key = field.partition(".")[0]
+            found.append((lines.get((key,), line), field, problem))
+            break
+    return found
 
 
 def _line_for(path: list, lines: dict[tuple, int], default: int) -> int:
@@ -358,4 +534,3 @@ def _line_for(path: list, lines: dict[tuple, int], default: int) -> int:
             return lines[parts]
         parts = parts[:-1]
     return default
-

@@ -1,112 +1,137 @@
 """Frozen, typed data passed between the layers: what to run (spec) and what runs (status).
 
-Both are plain values so that the config loader, the manager, the backends and the renderers can
-share them without sharing behaviour; every backend reports with the same state vocabulary.
+Both are plain values so that the config loader, the engine, the backends and the renderers can
+share them without sharing behaviour. A spec has the fields every backend understands (command,
+env, readiness, dependencies, restart policy...) plus an ``options`` object that belongs to its
+backend (image and volumes for a container, the socket for tmux): code outside a backend never
+needs to know which fields a backend has. Every backend reports with the same state vocabulary.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
-BackendName = Literal["tmux", "container"]
-BACKENDS: tuple[BackendName, ...] = ("tmux", "container")
-RUNTIMES: tuple[str, ...] = ("podman", "docker")
+from .graph import Edge
+from .probes import ProbeSpec
 
+__all__ = ["Edge", "Options", "ProbeSpec", "SessionSpec", "SessionStatus", "State"]
 
 class State(enum.StrEnum):
     """One vocabulary for every backend, so `list` can merge them in one table."""
 
     DEFINED = "defined"  # only in the config, nothing live
     RUNNING = "running"
-    EXITED = "exited"  # the command ended by itself; exit code known
+    EXITED = "exited"  # the command ended by itself (or gave up restarting); exit code known
     STOPPED = "stopped"  # live object that is not running and did not exit (created, paused)
-    UNKNOWN = "unknown"
+    UNKNOWN = "unknown"  # a backend reported a state we do not know, or did not answer
 
 
-def _frozen_mapping(value: Mapping[str, str] | None) -> Mapping[str, str]:
+
+
+def frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(value or {}))
 
 
 @dataclass(frozen=True)
-class SessionSpec:
-    """A validated session: everything a backend needs to start it, nothing it must re-check.
+class Options:
+    """Base of the backend-owned part of a spec (frozen; subclassed by each backend)."""
 
-    `command` is already an argv (split with shlex by the validators); `command_text` keeps the
-    text as written, for help texts and messages. `working_dir` is absolute once loaded.
+    @property
+    def image(self) -> str | None:
+        return None
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            data[f.name] = list(value) if isinstance(value, tuple) else value
+        return data
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """A validated session: everything the engine and a backend need, nothing to re-check.
+
+    ``command`` is an argv (split with shlex by the validators, ``$VAR`` not yet expanded);
+    ``command_text`` keeps the text as written, for help texts and messages. ``env`` is the
+    config's environment (``ops.env_file``, then the session's ``env_file``, then ``env``);
+    the caller's environment and ``--env`` are added at start. ``working_dir`` is absolute.
     """
 
     name: str
-    backend: BackendName = "tmux"
+    backend: str = "tmux"
     command: tuple[str, ...] = ()
     command_text: str | None = None
     working_dir: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
-    image: str | None = None
-    volumes: tuple[str, ...] = ()
-    ports: tuple[str, ...] = ()
-    runtime: str | None = None  # podman | docker | None (auto-detect)
-    init: bool = True  # container: run an init process as PID 1 so signals reach the command
-    socket_name: str | None = None  # tmux -L
-    tmux_binary: str = "tmux"
-    description: str | None = None  # one line for help texts
+    description: str | None = None
+    ready: ProbeSpec | None = None
+    depends_on: tuple[Edge, ...] = ()
+    groups: tuple[str, ...] = ()
+    restart: str = "no"
+    max_restarts: int = 5
+    options: Options = field(default_factory=Options)
+    env_files: tuple[str, ...] = ()  # where parts of ``env`` came from (for check and drift)
     source: str | None = None  # "file:line" of the entry, for messages
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "env", _frozen_mapping(self.env))
+        object.__setattr__(self, "env", frozen_mapping(self.env))
         object.__setattr__(self, "command", tuple(self.command))
-        object.__setattr__(self, "volumes", tuple(self.volumes))
-        object.__setattr__(self, "ports", tuple(self.ports))
+        object.__setattr__(self, "depends_on", tuple(self.depends_on))
+        object.__setattr__(self, "groups", tuple(self.groups))
+
+    @property
+    def image(self) -> str | None:
+        return self.options.image
 
     def with_changes(self, **changes: Any) -> SessionSpec:
         """A copy with some fields replaced (used to apply CLI overrides)."""
         return replace(self, **changes)
 
-    def as_dict(self) -> dict[str, Any]:
-        # Not dataclasses.asdict: it deep-copies the env MappingProxyType, which cannot be copied.
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["env"] = dict(self.env)
-        data["command"] = list(self.command)
-        data["volumes"] = list(self.volumes)
-        data["ports"] = list(self.ports)
-        return data
-
-    def fingerprint(self) -> str:
-        """A short stable hash of what gets run; stored as a container label to spot drift."""
-        data = self.as_dict()
-        for informational in ("source", "description", "command_text"):
-            data.pop(informational, None)
-        import hashlib  # only container starts need these: keep `inv --list` imports small
-        import json
-
-        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
 
 @dataclass(frozen=True)
 class SessionStatus:
-    """What is (or is not) live for one session name on one backend."""
+    """What is (or is not) live for one session name at one place (backend and scope).
+
+    ``scope`` says where on its backend: the tmux socket name, the container runtime, the swarm
+    engine; ``list``, ``status`` and ``stop`` use it to agree on where a session lives.
+    ``details`` holds what only one backend knows (replicas, nodes, the socket path...).
+    ``recorded`` is the fingerprint stored on the live object at start (None when not started
+    by this tool); ``drifted``/``drift`` compare it with the config (filled by the engine).
+    """
 
     name: str
-    backend: BackendName
+    backend: str
     state: State
+    scope: str | None = None
     pid: int | None = None
     image: str | None = None
     exit_code: int | None = None
     created_at: str | None = None  # ISO 8601, UTC
-    defined: bool = False  # present (and valid) in the config
+    defined: bool = False  # the live object is the config entry's (same name and place)
     managed: bool = False  # started by kstlib
     command: str | None = None
-    socket: str | None = None  # tmux socket name (None: default server)
-    runtime: str | None = None  # podman | docker for container sessions
+    restarts: int | None = None
+    recorded: Mapping[str, Any] | None = None
+    drifted: bool | None = None
+    drift: tuple[str, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)
+    note: str | None = None  # something the user should know (log capture stopped...)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "details", frozen_mapping(self.details))
 
     def with_changes(self, **changes: Any) -> SessionStatus:
         return replace(self, **changes)
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["state"] = self.state.value
+        data["drift"] = list(self.drift)
+        data["details"] = dict(self.details)
+        data.pop("recorded")
         return data

@@ -4,18 +4,23 @@ Pure functions from :class:`SessionStatus` to ``str`` (no printing, no backend),
 ends render the same way and the tests need no terminal. Colour is decided by the caller with
 :func:`use_color`: only on a terminal, never with ``NO_COLOR`` (https://no-color.org) or
 ``TERM=dumb``, so piped output stays plain text.
+
+Every piece of text that reaches a terminal goes through :func:`printable`: a container made by
+someone else may be called anything, and a name or command carrying escape sequences must not
+be able to rewrite the user's screen.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 from .models import SessionStatus, State
 
-COLUMNS = ("Name", "Backend", "State", "PID", "Image", "Exit")
+COLUMNS = ("Name", "Backend", "State", "PID", "Image", "Exit", "Restarts")
 # The lifecycle of the seed: defined dimmed, running green, exited red.
 STYLES = {
     State.DEFINED: "\x1b[2m",
@@ -26,7 +31,25 @@ STYLES = {
 RESET = "\x1b[0m"
 # The fields every JSON object carries, in this order (more may follow).
 JSON_FIELDS = ("name", "backend", "state", "pid", "image", "exit_code", "created_at", "defined",
-               "managed")
+               "managed", "command", "scope", "restarts", "drifted", "drift")
+DRIFT_MARK = "*"
+
+
+def printable(text: Any) -> str:
+    """``text`` with control and format characters escaped (``\\x1b`` shows as ``\\x1b``)."""
+    value = str(text)
+    if value.isprintable():
+        return value
+    out = []
+    for ch in value:
+        if ch.isprintable() or ch == " ":
+            out.append(ch)
+        elif unicodedata.category(ch) in ("Zs",):
+            out.append(" ")
+        else:
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    return "".join(out)
 
 
 def use_color(stream: TextIO) -> bool:
@@ -41,24 +64,27 @@ def use_color(stream: TextIO) -> bool:
 
 
 def _cell(value: Any) -> str:
-    return "-" if value is None or value == "" else str(value)
+    return "-" if value is None or value == "" else printable(value)
 
 
 def row(status: SessionStatus) -> tuple[str, ...]:
-    """One table row: the exit code only means something once the command ended."""
+    """One table row: the exit code only means something once the command ended; a session
+    that drifted from the config is marked ``*`` after its state."""
     exit_code = status.exit_code if status.state in (State.EXITED, State.STOPPED) else None
+    state = status.state.value + (DRIFT_MARK if status.drifted else "")
     return (
-        status.name,
+        _cell(status.name),
         status.backend,
-        status.state.value,
+        state,
         _cell(status.pid),
         _cell(status.image),
         _cell(exit_code),
+        _cell(status.restarts),
     )
 
 
 def table(statuses: Sequence[SessionStatus], *, color: bool = False) -> str:
-    """Aligned columns Name, Backend, State, PID, Image, Exit; one line per session.
+    """Aligned columns, one line per session; a legend when a row is marked as drifted.
 
     Whole lines are coloured (after padding), so escape codes never shift the columns.
     """
@@ -73,6 +99,9 @@ def table(statuses: Sequence[SessionStatus], *, color: bool = False) -> str:
         text = line(cells)
         style = STYLES.get(status.state) if color else None
         lines.append(f"{style}{text}{RESET}" if style else text)
+    if any(s.drifted for s in statuses):
+        lines.append(f"{DRIFT_MARK} drifted: runs something else than the config now says "
+                     "(see status; up recreates it)")
     return "\n".join(lines)
 
 
@@ -83,28 +112,42 @@ def details(status: SessionStatus, *, color: bool = False) -> str:
         state = f"{state} (exit code {status.exit_code})"
     if color and status.state in STYLES:
         state = f"{STYLES[status.state]}{state}{RESET}"
-    pairs = [
+    drift = None
+    if status.drifted:
+        drift = "yes: " + ", ".join(status.drift) + " changed in the config since the start"
+    elif status.drifted is False:
+        drift = "no"
+    pairs: list[tuple[str, Any]] = [
         ("Name", status.name),
-        ("Backend", status.backend + (f" ({status.runtime})" if status.runtime else "")),
+        ("Backend", status.backend + (f" ({status.scope})" if status.scope else "")),
         ("State", state),
         ("PID", status.pid),
         ("Image", status.image),
         ("Command", status.command),
-        ("Socket", status.socket),
         ("Created", status.created_at),
+        ("Restarts", status.restarts),
         ("Defined", "yes" if status.defined else "no"),
         ("Managed", "yes" if status.managed else "no"),
+        ("Drifted", drift),
+        ("Note", status.note),
     ]
+    for key, value in status.details.items():
+        if key not in ("socket", "runtime", "id", "restart") and value not in (None, ""):
+            pairs.append((key.replace("_", " ").capitalize(), value))
     shown = [(k, v) for k, v in pairs if v not in (None, "")]
     width = max(len(k) for k, _ in shown) + 1
-    return "\n".join(f"{(k + ':').ljust(width)} {v}" for k, v in shown)
+    return "\n".join(f"{(k + ':').ljust(width)} "
+                     f"{v if k == 'State' else printable(v)}" for k, v in shown)
 
 
 def as_json_object(status: SessionStatus) -> dict[str, Any]:
-    """The documented fields first, then the rest of the status (command, socket, runtime)."""
+    """The documented fields first, then the backend's own (``socket``, ``runtime``...)."""
     data = status.as_dict()
+    details = data.pop("details")
     ordered = {key: data.pop(key) for key in JSON_FIELDS}
     ordered.update(data)
+    for key, value in details.items():
+        ordered.setdefault(key, value)
     return ordered
 
 

@@ -7,11 +7,14 @@ own precise message (voluptuous' generic "not a valid value" helps nobody); ever
 the WHOLE value (``fullmatch``), so no trailing-newline loophole.
 
 Validators return the clean value: commands come back as an argv tuple (split with shlex, never
-handed to a shell unquoted), ports as text, env as a ``dict[str, str]``.
+handed to a shell unquoted), ports as text, env as a ``dict[str, str]``. Backends build their own
+option schemas from these validators (see ``backends/*/__init__.py``); the rules themselves stay
+here, in one place.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shlex
@@ -23,7 +26,9 @@ from typing import Any
 import voluptuous as vol
 
 from .errors import ValidationError
-from .models import BACKENDS, RUNTIMES, SessionSpec
+from .graph import CONDITIONS, Edge
+from .probes import DEFAULT_INTERVAL, DEFAULT_TIMEOUT, KINDS, ProbeSpec
+from .suggest import did_you_mean
 
 MAX_NAME = 64
 MAX_COMMAND = 4096
@@ -31,6 +36,9 @@ MAX_IMAGE = 256
 MAX_VOLUMES = 20
 MAX_PORTS = 50
 MAX_ENV = 100
+MAX_ENV_VALUE = 32 * 1024  # one argv word may not exceed 128 KiB (MAX_ARG_STRLEN)
+MAX_ENV_TOTAL = 128 * 1024
+MAX_DESCRIPTION = 200
 MAX_SESSIONS = 50
 MAX_PATH = 4096
 
@@ -54,9 +62,35 @@ FORBIDDEN_ENV_KEYS = frozenset(
         "RUBYOPT",
         "BASH_ENV",
         "ENV",
+        "PYTHONUSERBASE",
+        "PYTHONWARNINGS",
+        "PERLLIB",
+        "RUBYLIB",
+        "NODE_PATH",
+        "GCONV_PATH",
+        "JAVA_TOOL_OPTIONS",
+        "_JAVA_OPTIONS",
+        "SHELLOPTS",
+        "BASHOPTS",
+        "PROMPT_COMMAND",
+        "PS4",
+        # git runs programs and hooks named by these
+        "GIT_DIR",
+        "GIT_EXEC_PATH",
+        "GIT_SSH",
+        "GIT_SSH_COMMAND",
+        "GIT_ASKPASS",
+        "GIT_EDITOR",
+        "GIT_SEQUENCE_EDITOR",
+        "GIT_PAGER",
+        "GIT_EXTERNAL_DIFF",
+        "GIT_PROXY_COMMAND",
+        "GIT_TEMPLATE_DIR",
     }
 )
-FORBIDDEN_ENV_PREFIXES = ("DYLD_",)
+FORBIDDEN_ENV_PREFIXES = ("DYLD_", "LD_", "GIT_CONFIG")
+# Letters that show as nothing: a name or value holding one does not read as what it is.
+INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5")
 
 # Shell control syntax, refused anywhere in a command (even quoted: the text may meet a shell).
 SHELL_CONTROL = (
@@ -124,6 +158,8 @@ def _odd_character(text: str, *, allow_tab: bool = True) -> str | None:
     for ch in text:
         if ch == "\t" and allow_tab:
             continue
+        if ch in INVISIBLE:
+            return f"invisible character U+{ord(ch):04X}"
         category = unicodedata.category(ch)
         if category in ("Cc", "Cf", "Zl", "Zp"):
             names = {"\x00": "NUL", "\n": "newline", "\r": "carriage return"}
@@ -157,10 +193,20 @@ def session_name(value: Any) -> str:
 
 
 def backend(value: Any) -> str:
-    text = _require_str(value, "'tmux' or 'container'")
-    if text not in BACKENDS:
-        raise vol.Invalid(f"unknown backend {_show(text)} (expected 'tmux' or 'container')")
+    """A registered backend name (the registry is the one list of them)."""
+    from . import backends
+
+    known = backends.names()
+    text = _require_str(value, " or ".join(f"'{n}'" for n in known))
+    if text not in known:
+        from .suggest import did_you_mean
+
+        raise vol.Invalid(f"unknown backend {_show(text)} (expected "
+                          f"{', '.join(repr(n) for n in known)}){did_you_mean(text, known)}")
     return text
+
+
+RUNTIMES = ("podman", "docker")
 
 
 def runtime(value: Any) -> str | None:
@@ -171,6 +217,15 @@ def runtime(value: Any) -> str | None:
         raise vol.Invalid(
             f"unknown container runtime {_show(text)} (expected 'podman' or 'docker')"
         )
+    return text
+
+
+def description(value: Any) -> str:
+    """One line of help text: shown on terminals, so no control characters, bounded."""
+    text = _bounded_text(value, "a one-line description", "description", MAX_DESCRIPTION)
+    odd = _odd_character(text, allow_tab=False)
+    if odd:
+        raise vol.Invalid(f"description contains a {odd}")
     return text
 
 
@@ -265,11 +320,22 @@ def socket_name(value: Any) -> str | None:
 
 
 def tmux_binary(value: Any) -> str:
+    """A program name or path; whether it exists is checked where it is used (and by check)."""
     text = _require_str(value, "a program name or path")
     odd = _odd_character(text, allow_tab=False)
     if not text or odd or any(c in text for c in " ;&|$`<>"):
         raise vol.Invalid(f"invalid tmux binary {_show(text)}")
     return text
+
+
+def executable(program: str) -> str | None:
+    """The absolute path of ``program`` (a name looked up in PATH, or a path), or None."""
+    import shutil
+
+    if "/" in program:
+        path = os.path.abspath(os.path.expanduser(program))
+        return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
+    return shutil.which(program)
 
 
 def volume(value: Any) -> str:
@@ -351,6 +417,8 @@ def env_value(value: Any) -> str:
     text = _require_str(value, "a string value")
     if "\x00" in text:
         raise vol.Invalid("value contains a NUL")
+    if len(text) > MAX_ENV_VALUE:
+        raise vol.Invalid(f"value longer than {MAX_ENV_VALUE // 1024} KiB")
     return text
 
 
@@ -370,7 +438,18 @@ def env(value: Any) -> dict[str, str]:
             clean[env_key(key)] = env_value(val)
         except vol.Invalid as exc:
             raise vol.Invalid(exc.msg, path=[str(key)]) from None
+    env_size(clean)
     return clean
+
+
+def env_size(values: Mapping[str, str]) -> None:
+    """The whole environment a config gives one session stays well under the kernel's limits."""
+    if len(values) > MAX_ENV:
+        raise vol.Invalid(f"more than {MAX_ENV} environment variables")
+    total = sum(len(k) + len(v) + 2 for k, v in values.items())
+    if total > MAX_ENV_TOTAL:
+        raise vol.Invalid(f"environment larger than {MAX_ENV_TOTAL // 1024} KiB in all "
+                          f"({total // 1024} KiB)")
 
 
 def _env_pair(text: Any) -> tuple[str, str]:
@@ -443,38 +522,534 @@ def _integer(value: Any, what: str) -> int:
     raise vol.Invalid(f"expected a whole number, got {_show(value)}")
 
 
+# --------------------------------------------------------------------------- stack keys
+
+MAX_DEPENDENCIES = 50
+MAX_GROUPS = 20
+MAX_ENV_FILES = 20
+MAX_URL = 2048
+MAX_PATTERN = 256
+MAX_HOST = 253
+MAX_SECONDS = 3600.0
+MAX_INTERVAL = 1.0
+MAX_RESTARTS = 1000
+DEFAULT_HOST = "127.0.0.1"
+RESTART_POLICIES = ("no", "on-failure", "always")
+
+READY_KEYS = (*KINDS, "timeout", "interval")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOSTNAME_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*", re.ASCII)
+DECIMAL_RE = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,9})?|\.[0-9]{1,9}", re.ASCII)
+_EXACTLY_ONE = f"give exactly one of {', '.join(KINDS)}"
+_HOST_RULE = "an IPv4 address, [IPv6] or a hostname of letters, digits, '.' and '-'"
+
+
+def _words(items: tuple[str, ...], last: str = "or") -> str:
+    return f"{', '.join(items[:-1])} {last} {items[-1]}"
+
+
+# --------------------------------------------------------------------------- ready
+
+
+def ready(value: Any) -> ProbeSpec:
+    """``{tcp|http|log|exec|delay: ..., timeout?: s, interval?: s}`` -> a ProbeSpec.
+
+    Unknown keys are reported before the count of probes, so a typo (``tpc:``) gets its "did
+    you mean" instead of "give exactly one of".
+    """
+    if not isinstance(value, Mapping):
+        raise vol.Invalid(f"expected a mapping with one of {_words(KINDS)}, got {_kind(value)}")
+    for key in value:
+        if key not in READY_KEYS:
+            known = did_you_mean(key, READY_KEYS) if isinstance(key, str) else ""
+            hint = known or f" (expected {_words(READY_KEYS)})"
+            raise vol.Invalid(f"unknown key{hint}", path=[str(key)])
+    kinds = [key for key in value if key in KINDS]
+    if len(kinds) != 1:
+        raise vol.Invalid(_EXACTLY_ONE)
+    kind = kinds[0]
+    timeout = _field(value, "timeout", lambda v: _seconds(v, MAX_SECONDS), DEFAULT_TIMEOUT)
+    interval = _field(value, "interval", lambda v: _seconds(v, MAX_INTERVAL), DEFAULT_INTERVAL)
+    target = _field(value, kind, _PROBE_TARGETS[kind], None)
+    if kind == "delay" and target >= timeout:
+        raise vol.Invalid(
+            f"delay {target:g} s is not shorter than the timeout ({timeout:g} s): raise timeout",
+            path=["delay"],
+        )
+    return ProbeSpec(kind, target, timeout=timeout, interval=interval)
+
+
+def _field(mapping: Mapping[Any, Any], key: str, check: Callable[[Any], Any], default: Any) -> Any:
+    if key not in mapping:
+        return default
+    try:
+        return check(mapping[key])
+    except vol.Invalid as exc:
+        raise vol.Invalid(exc.msg, path=[key, *exc.path]) from None
+
+
+def _seconds(value: Any, maximum: float) -> float:
+    """More than 0 and at most ``maximum`` seconds, as a number or its text."""
+    if isinstance(value, bool):
+        raise vol.Invalid("expected a number of seconds, got a boolean")
+    numeric = isinstance(value, (int, float))
+    if not (numeric or (isinstance(value, str) and DECIMAL_RE.fullmatch(value))):
+        raise vol.Invalid(f"expected a number of seconds, got {_show(value)}")
+    number = float(value)
+    if not (math.isfinite(number) and 0 < number <= maximum):
+        raise vol.Invalid(f"expected more than 0 and at most {maximum:g} seconds, got {value}")
+    return number
+
+
+def tcp_target(value: Any) -> tuple[str, int]:
+    """``PORT`` (on 127.0.0.1) or ``HOST:PORT``; an IPv6 host in brackets, returned without."""
+    if isinstance(value, bool):
+        raise vol.Invalid("expected a port or 'HOST:PORT', got a boolean")
+    if isinstance(value, int):
+        return DEFAULT_HOST, _port(str(value))
+    text = _require_str(value, "a port or 'HOST:PORT'")
+    if PORT_NUMBER_RE.fullmatch(text) or text.isdigit():
+        return DEFAULT_HOST, _port(text)
+    if text.startswith("["):
+        end = text.find("]")
+        if end == -1 or text[end + 1 : end + 2] != ":":
+            raise vol.Invalid(f"invalid tcp target {_show(text)}: expected '[IPv6]:PORT'")
+        return _host(text[: end + 1]), _port(text[end + 2 :])
+    host, colon, port = text.rpartition(":")
+    if not colon:
+        raise vol.Invalid(f"invalid tcp target {_show(text)}: expected PORT or HOST:PORT")
+    if ":" in host:
+        raise vol.Invalid(
+            f"invalid tcp target {_show(text)}: write an IPv6 address in brackets ('[::1]:{port}')"
+        )
+    return _host(host), _port(port)
+
+
+def _port(text: str) -> int:
+    if not PORT_NUMBER_RE.fullmatch(text) or not 1 <= int(text) <= 65535:
+        raise vol.Invalid(f"invalid port {_show(text)}: ports are numbers 1-65535")
+    return int(text)
+
+
+def _host(text: str) -> str:
+    """A host to connect to; an IPv6 address loses its brackets (sockets want it bare)."""
+    if not text:
+        raise vol.Invalid(f"host is empty: {_HOST_RULE}")
+    if text.startswith("[") and text.endswith("]"):
+        import ipaddress
+
+        try:
+            ipaddress.IPv6Address(text[1:-1])
+        except ValueError:
+            raise vol.Invalid(f"invalid IPv6 address {_show(text)}") from None
+        return text[1:-1]
+    if all(c.isdigit() or c == "." for c in text):
+        if not IPV4_RE.fullmatch(text):
+            raise vol.Invalid(f"invalid IPv4 address {_show(text)}")
+        return text
+    if len(text) > MAX_HOST or not HOSTNAME_RE.fullmatch(text):
+        raise vol.Invalid(f"invalid host {_show(text)}: {_HOST_RULE}")
+    return text
+
+
+def http_target(value: Any) -> str:
+    """An http:// or https:// URL with a host; no credentials (they would show in messages,
+    and the probe would not send them anyway)."""
+    text = _bounded_text(value, "a URL", "URL", MAX_URL)
+    odd = _odd_character(text, allow_tab=False)
+    if odd:
+        raise vol.Invalid(f"URL contains a {odd}")
+    if any(c.isspace() for c in text):
+        raise vol.Invalid(f"URL {_show(text)} contains whitespace (write %20)")
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # unbalanced brackets, a bad [IPv6] host
+        raise vol.Invalid(f"invalid URL {_show(text)}: invalid host: {_HOST_RULE}") from None
+    if parts.scheme.lower() not in ("http", "https") or not text[len(parts.scheme) :].startswith(
+        "://"
+    ):
+        raise vol.Invalid(f"invalid URL {_show(text)}: only http:// and https:// are supported")
+    if "@" in parts.netloc:
+        raise vol.Invalid(f"invalid URL {_show(text)}: no user:password@ in a readiness URL")
+    hostname = parts.netloc.rpartition(":")[0] if _has_port(parts.netloc) else parts.netloc
+    if not hostname:
+        raise vol.Invalid(f"invalid URL {_show(text)}: no host")
+    try:
+        _host(hostname)
+        port = parts.port
+    except vol.Invalid as exc:
+        raise vol.Invalid(f"invalid URL {_show(text)}: {exc.msg}") from None
+    except ValueError:
+        port = 0
+    if port is not None and not 1 <= port <= 65535:
+        raise vol.Invalid(f"invalid URL {_show(text)}: ports are numbers 1-65535")
+    return text
+
+
+def _has_port(netloc: str) -> bool:
+    """``host:80`` and ``[::1]:80`` have one; ``[::1]`` has not."""
+    return ":" in netloc.rpartition("]")[2]
+
+
+def log_target(value: Any) -> str:
+    text = _bounded_text(value, "a regular expression", "log pattern", MAX_PATTERN)
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise vol.Invalid(f"invalid regular expression {_show(text)}: {exc.msg}") from None
+    return text
+
+
+_PROBE_TARGETS: dict[str, Callable[[Any], Any]] = {
+    "tcp": tcp_target,
+    "http": http_target,
+    "log": log_target,
+    "exec": command,
+    "delay": lambda v: _seconds(v, MAX_SECONDS),
+}
+
+
+# --------------------------------------------------------------------------- depends_on, groups
+
+
+def depends_on(value: Any) -> tuple[Edge, ...]:
+    """A list of names (each must be ready) or a mapping ``name: started|ready|completed``."""
+    items: list[tuple[Any, Any, str | int]]  # name, condition, where it is in the value
+    if isinstance(value, Mapping):
+        items = [(key, cond, str(key)) for key, cond in value.items()]
+    elif isinstance(value, (list, tuple)):
+        items = [(name, "ready", index) for index, name in enumerate(value)]
+    else:
+        raise vol.Invalid(
+            "expected a list of session names or a mapping of name: condition, got "
+            f"{_kind(value)}"
+        )
+    if len(items) > MAX_DEPENDENCIES:
+        raise vol.Invalid(f"more than {MAX_DEPENDENCIES} dependencies")
+    edges: list[Edge] = []
+    seen: set[str] = set()
+    errors: list[vol.Invalid] = []
+    for name, cond, where in items:
+        try:
+            clean = session_name(name)
+            if clean in seen:
+                raise vol.Invalid(f"duplicate dependency {_show(clean)}")
+            seen.add(clean)
+            edges.append(Edge(clean, condition(cond)))
+        except vol.Invalid as exc:
+            errors.append(vol.Invalid(exc.msg, path=[where]))
+    if errors:
+        raise vol.MultipleInvalid(errors)
+    return tuple(edges)
+
+
+def condition(value: Any) -> str:
+    if not isinstance(value, str):
+        shown = "null" if value is None else _kind(value)
+        raise vol.Invalid(f"expected {_words(CONDITIONS)}, got {shown}")
+    if value not in CONDITIONS:
+        hint = did_you_mean(value, CONDITIONS) or f" (expected {_words(CONDITIONS)})"
+        raise vol.Invalid(f"unknown condition {_show(value)}{hint}")
+    return value
+
+
+def group_name(value: Any) -> str:
+    """Same grammar as session names: groups are typed where session names are (``up NAME``)."""
+    text = _bounded_text(value, "a group name", "group name", MAX_NAME)
+    if not NAME_RE.fullmatch(text):
+        raise vol.Invalid(
+            f"invalid group name {_show(text)}: start with a letter, then letters, digits or '-'"
+        )
+    return text
+
+
+def groups(value: Any) -> tuple[str, ...]:
+    """A list of group names; one name alone is a one-element list."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise vol.Invalid(f"expected a list of group names, got {_kind(value)}")
+    if len(value) > MAX_GROUPS:
+        raise vol.Invalid(f"more than {MAX_GROUPS} groups")
+    clean: list[str] = []
+    errors: list[vol.Invalid] = []
+    for index, entry in enumerate(value):
+        try:
+            name = group_name(entry)
+            if name in clean:
+                raise vol.Invalid(f"duplicate group {_show(name)}")
+            clean.append(name)
+        except vol.Invalid as exc:
+            errors.append(vol.Invalid(exc.msg, path=[index]))
+    if errors:
+        raise vol.MultipleInvalid(errors)
+    return tuple(clean)
+
+
+# --------------------------------------------------------------------------- restart
+
+
+def restart(value: Any) -> str:
+    """``no``, ``on-failure`` or ``always``. YAML 1.1 reads an unquoted ``no`` as false, so
+    false means ``no``; true says nothing about which policy, so it is refused."""
+    if value is False:
+        return "no"
+    if value is True:
+        raise vol.Invalid("true is not a restart policy: write on-failure or always")
+    if not isinstance(value, str):
+        raise vol.Invalid(f"expected {_words(RESTART_POLICIES)}, got {_kind(value)}")
+    if value not in RESTART_POLICIES:
+        hint = did_you_mean(value, RESTART_POLICIES) or f" (expected {_words(RESTART_POLICIES)})"
+        raise vol.Invalid(f"unknown restart policy {_show(value)}{hint}")
+    return value
+
+
+def max_restarts(value: Any) -> int:
+    """0 to 1000; 0 means no limit (allowed with ``restart: always`` only, see restart_rule)."""
+    if isinstance(value, bool):
+        raise vol.Invalid("expected a whole number, got a boolean")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and re.fullmatch(r"[0-9]{1,9}", value, re.ASCII):
+        number = int(value)
+    else:
+        raise vol.Invalid(f"expected a whole number, got {_show(value)}")
+    if not 0 <= number <= MAX_RESTARTS:
+        raise vol.Invalid(f"max_restarts must be between 0 and {MAX_RESTARTS}, got {number}")
+    return number
+
+
+def restart_rule(restart: str, max_restarts: int | None) -> str | None:
+    """The reason to refuse ``max_restarts`` given the entry's ``restart``, or None.
+
+    No limit on ``on-failure`` would restart a crashing program forever, each time as fast as
+    it crashes: only ``always`` (a server meant to run whatever happens) may ask for that.
+    """
+    if max_restarts == 0 and restart != "always":
+        return "0 (no limit) is only allowed with restart: always"
+    return None
+
+
+# --------------------------------------------------------------------------- env_file
+
+
+def env_file(value: Any) -> tuple[str, ...]:
+    """One path or a list of paths, kept as written (relative ones are resolved by the loader)."""
+    if isinstance(value, str):
+        return (_env_path(value),)
+    if not isinstance(value, (list, tuple)):
+        raise vol.Invalid(f"expected a path or a list of paths, got {_kind(value)}")
+    if len(value) > MAX_ENV_FILES:
+        raise vol.Invalid(f"more than {MAX_ENV_FILES} env files")
+    clean: list[str] = []
+    errors: list[vol.Invalid] = []
+    for index, entry in enumerate(value):
+        try:
+            clean.append(_env_path(entry))
+        except vol.Invalid as exc:
+            errors.append(vol.Invalid(exc.msg, path=[index]))
+    if errors:
+        raise vol.MultipleInvalid(errors)
+    return tuple(clean)
+
+
+def _env_path(value: Any) -> str:
+    text = _bounded_text(value, "a path", "env_file", MAX_PATH)
+    odd = _odd_character(text, allow_tab=False)
+    if odd:
+        raise vol.Invalid(f"env_file contains a {odd}")
+    return text
+
+
+# key in a session entry -> its validator (restart_rule is checked once both are known)
+STACK_KEYS: dict[str, Callable[[Any], Any]] = {
+    "ready": ready,
+    "depends_on": depends_on,
+    "groups": groups,
+    "restart": restart,
+    "max_restarts": max_restarts,
+    "env_file": env_file,
+}
+
+
+# --------------------------------------------------------------------------- host mounts
+
+# Host folders a container must not see by default: the system itself, the devices and kernel
+# interfaces, the runtime sockets (full control of the engine), the user's ssh keys.
+SYSTEM_DIRS = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot",
+               "/dev", "/proc", "/sys", "/var/run", "/run")
+RUNTIME_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock", "/run/podman/podman.sock",
+                   "/run/containerd/containerd.sock")
+RISKY_VOLUME_OPTIONS = {
+    "dev": "lets the container use device files",
+    "suid": "lets set-user-id programs gain privileges",
+    "U": "changes the owner of the host folder",
+}
+OPT_IN = "list the host path under allow_host_mounts: to allow it"
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _protected() -> list[tuple[str, str]]:
+    """(real path, why) of what no mount may reach without an opt-in."""
+    found = [("/", "it is the whole host filesystem")]
+    for folder in SYSTEM_DIRS:
+        found.append((folder, f"{folder} is a system folder"))
+        real = os.path.realpath(folder)
+        if real != folder:
+            found.append((real, f"{folder} is a system folder"))
+    sockets = [*RUNTIME_SOCKETS]
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime_dir:
+        sockets += [os.path.join(runtime_dir, "podman", "podman.sock"),
+                    os.path.join(runtime_dir, "docker.sock")]
+    for sock in sockets:
+        found.append((os.path.realpath(sock), "it is a container engine's socket (full "
+                      "control of the engine)"))
+    ssh = os.path.realpath(os.path.expanduser("~/.ssh"))
+    found.append((ssh, "it holds your ssh keys"))
+    return found
+
+
+def host_path(host: str, base_dir: Path | None) -> str | None:
+    """The absolute host path of a volume's host side; None for a named volume."""
+    if not (host.startswith(("/", ".", "~")) or "/" in host):
+        return None
+    expanded = os.path.expanduser(host)
+    if not os.path.isabs(expanded) and base_dir is not None:
+        expanded = os.path.join(base_dir, expanded)
+    return os.path.normpath(expanded)
+
+
+def mount_problem(text: str, *, base_dir: Path | None,
+                  allowed: Sequence[str] = ()) -> str | None:
+    """Why the volume ``host:container[:options]`` must not be mounted, or None.
+
+    Paths are compared after symlinks are resolved (``./etclink -> /etc`` is ``/etc``), so the
+    check is repeated at start, when the link may have changed since the config was read. A
+    relative host path must stay inside the config's folder (``base_dir``). A host path under
+    one of ``allowed`` (the session's ``allow_host_mounts``) is the user's explicit choice.
+    """
+    host, _, rest = text.partition(":")
+    options = rest.partition(":")[2].split(",") if ":" in rest else []
+    path = host_path(host, base_dir)
+    if path is None:
+        return None
+    real = os.path.realpath(path)
+    real_allowed = [os.path.realpath(os.path.expanduser(a)) for a in allowed]
+    if any(_inside(real, a) for a in real_allowed):
+        return None
+    for option in options:
+        if option in RISKY_VOLUME_OPTIONS:
+            return f"option {option!r} {RISKY_VOLUME_OPTIONS[option]} ({OPT_IN})"
+    relative = not os.path.isabs(os.path.expanduser(host))
+    if relative and base_dir is not None:
+        base = os.path.realpath(base_dir)
+        if not _inside(real, base):
+            return f"{host!r} resolves to {real}, outside the config's folder ({OPT_IN})"
+    shown = host if real == path else f"{host!r} (resolves to {real})"
+    for protected, why in _protected():
+        if _inside(real, protected) and (protected != "/" or real == "/"):
+            return f"refused host path {shown}: {why} ({OPT_IN})"
+        if protected != "/" and real != "/" and _inside(protected, real) and (
+                os.path.lexists(protected)):
+            return f"refused host path {shown}: it contains {protected}, and {why} ({OPT_IN})"
+    return None
+
+
+def host_mounts(value: Any) -> tuple[str, ...]:
+    """``allow_host_mounts``: absolute host paths (or ``~/...``) the session may mount anyway."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise vol.Invalid(f"expected a list of host paths, got {_kind(value)}")
+    if len(value) > MAX_VOLUMES:
+        raise vol.Invalid(f"more than {MAX_VOLUMES} host paths")
+    clean = []
+    for index, item in enumerate(value):
+        text = _bounded_text(item, "a host path", "host path", MAX_PATH)
+        odd = _odd_character(text, allow_tab=False)
+        if odd or ".." in text.split("/") or not text.startswith(("/", "~/")):
+            reason = f"contains a {odd}" if odd else "must be absolute (or ~/...) without '..'"
+            raise vol.Invalid(f"host path {_show(text)} {reason}", path=[index])
+        clean.append(text)
+    return tuple(clean)
+
+
+def port_on_all_interfaces(text: str) -> bool:
+    """``8080:80`` publishes on every interface (0.0.0.0); ``127.0.0.1:8080:80`` does not."""
+    spec = text.partition("/")[0]
+    if spec.startswith("["):
+        return False
+    parts = spec.split(":")
+    return len(parts) == 2 or (len(parts) == 3 and parts[0] in ("", "0.0.0.0"))
+
+
 # --------------------------------------------------------------------------- schemas
 
-SESSION_SCHEMA = vol.Schema(
-    {
-        vol.Optional("backend"): backend,
-        vol.Optional("command"): command,
-        vol.Optional("working_dir"): working_dir,
-        vol.Optional("env"): env,
-        vol.Optional("image"): image,
-        vol.Optional("volumes"): volumes,
-        vol.Optional("ports"): ports,
-        vol.Optional("runtime"): runtime,
-        vol.Optional("socket_name"): socket_name,
-        vol.Optional("init"): boolean,
-        vol.Optional("description"): str,
-    },
-    extra=vol.PREVENT_EXTRA,
-)
+# The keys every session has, whatever its backend (the backend's own keys are added to these).
+COMMON_KEYS: dict[str, Callable[[Any], Any]] = {
+    "backend": backend,
+    "command": command,
+    "working_dir": working_dir,
+    "env": env,
+    "description": description,
+    **STACK_KEYS,
+}
 
-OPS_SCHEMA = vol.Schema(
-    {
-        vol.Optional("default_backend", default="tmux"): backend,
-        vol.Optional("tmux_binary", default="tmux"): tmux_binary,
-        vol.Optional("container_runtime", default=None): runtime,
-        vol.Optional("sessions", default=None): vol.Any(
-            None, dict, msg="expected a mapping of name: session"
-        ),
-    },
-    extra=vol.PREVENT_EXTRA,
-)
 
-# field name (as in the config file / CLI) -> validator
+def session_schema(backend_name: str) -> vol.Schema:
+    """The schema of one entry: the common keys plus its backend's keys."""
+    from . import backends
+
+    keys = {vol.Optional(k): v for k, v in COMMON_KEYS.items()}
+    for key, validator in backends.get(backend_name).session_keys().items():
+        keys[vol.Optional(key)] = validator
+    return vol.Schema(keys, extra=vol.PREVENT_EXTRA)
+
+
+def ops_keys() -> dict[str, tuple[Callable[[Any], Any], Any]]:
+    """``ops:`` keys -> (validator, default), the backends' own keys included."""
+    from . import backends
+
+    keys: dict[str, tuple[Callable[[Any], Any], Any]] = {
+        "default_backend": (backend, "tmux"),
+        "env_file": (env_file, ()),
+        "sessions": (_sessions_node, None),
+    }
+    for kind in backends.every():
+        keys.update(kind.ops_keys())
+    return keys
+
+
+def _sessions_node(value: Any) -> Any:
+    if value is not None and not isinstance(value, dict):
+        raise vol.Invalid("expected a mapping of name: session")
+    return value
+
+
+def unknown_key(key: str, backend_name: str | None, where: str = "session") -> str:
+    """Why ``key`` is refused, with the closest valid key or the backend it belongs to."""
+    from . import backends
+    from .suggest import did_you_mean
+
+    if where == "ops":
+        return f"unknown key{did_you_mean(str(key), ops_keys())}"
+    for kind in backends.every():
+        if kind.name != backend_name and key in kind.session_keys():
+            return (f"unknown key for backend {backend_name!r} (it is a key of backend "
+                    f"{kind.name!r})")
+    valid = [*COMMON_KEYS]
+    if backend_name is not None:
+        valid += list(backends.get(backend_name).session_keys())
+    return f"unknown key{did_you_mean(str(key), valid)}"
+
+
+# field name (as in the config file / CLI) -> validator, for values checked one at a time
 VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "name": session_name,
     "backend": backend,
@@ -492,6 +1067,7 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "init": boolean,
     "lines": lines,
     "timeout": timeout,
+    "description": description,
 }
 
 
@@ -508,11 +1084,13 @@ def error_field(path: Iterable[Any]) -> str:
     return text
 
 
-def invalid_reason(error: vol.Invalid) -> str:
+def invalid_reason(error: vol.Invalid, backend_name: str | None = None,
+                   where: str = "session") -> str:
     """voluptuous' message for one error, in our words for the generic cases."""
     message = error.msg
     if message == "extra keys not allowed":
-        return "unknown key (see the README's config reference)"
+        key = error.path[-1] if error.path else "?"
+        return unknown_key(str(key), backend_name, where)
     if message.startswith("expected str"):
         return "expected a string"
     return message
@@ -521,6 +1099,11 @@ def invalid_reason(error: vol.Invalid) -> str:
 def check(field: str, value: Any, *, session: str | None = None) -> Any:
     """Validate one value with the shared rules; ValidationError with the shared wording."""
     validator = VALIDATORS[field]
+    return check_with(field, validator, value, session=session)
+
+
+def check_with(field: str, validator: Callable[[Any], Any], value: Any, *,
+               session: str | None = None) -> Any:
     try:
         return validator(value)
     except vol.Invalid as exc:
@@ -540,69 +1123,5 @@ def resolve_dir(path: str, base_dir: Path | None) -> str:
 def resolve_volume(text: str, base_dir: Path | None) -> str:
     """A relative host path (``./data:/data``) is made absolute against the config folder."""
     host, _, rest = text.partition(":")
-    if host.startswith(("./", "~")) or ("/" in host and not host.startswith("/")):
-        host = resolve_dir(host, base_dir)
-    return f"{host}:{rest}"
-
-
-def apply_overrides(
-    spec: SessionSpec,
-    *,
-    backend: str | None = None,
-    command: str | Iterable[str] | None = None,
-    image: str | None = None,
-    env: Iterable[str] | Mapping[str, Any] | None = None,
-    volumes: Iterable[str] | None = None,
-    ports: Iterable[str | int] | None = None,
-    working_dir: str | None = None,
-    socket_name: str | None = None,
-    runtime: str | None = None,
-    base_dir: Path | None = None,
-) -> SessionSpec:
-    """Config values are defaults; options given for one start win (validated the same way).
-
-    ``env`` entries merge over the configured ones (by name); ``volumes``/``ports``, when given,
-    replace the configured lists. ``None`` or an empty list keeps the config's value.
-    """
-    name = spec.name
-    changes: dict[str, Any] = {}
-    if backend is not None:
-        changes["backend"] = check("backend", backend, session=name)
-    if command is not None:
-        raw = command if isinstance(command, str) else list(command)
-        changes["command"] = check("command", raw, session=name)
-        changes["command_text"] = command_as_written(raw, changes["command"])
-    if image is not None:
-        changes["image"] = check("image", image, session=name)
-    if env:
-        added = check("env", env if isinstance(env, Mapping) else list(env), session=name)
-        merged = {**spec.env, **added}
-        if len(merged) > MAX_ENV:
-            raise ValidationError("env", f"more than {MAX_ENV} environment variables", session=name)
-        changes["env"] = merged
-    if volumes:
-        clean = check("volumes", list(volumes), session=name)
-        changes["volumes"] = tuple(resolve_volume(v, base_dir) for v in clean)
-    if ports:
-        changes["ports"] = tuple(check("ports", list(ports), session=name))
-    if working_dir is not None:
-        changes["working_dir"] = resolve_dir(
-            check("working_dir", working_dir, session=name), base_dir
-        )
-    if socket_name is not None:
-        changes["socket_name"] = check("socket_name", socket_name, session=name)
-    if runtime is not None:
-        changes["runtime"] = check("runtime", runtime, session=name)
-    updated = spec.with_changes(**changes) if changes else spec
-    require_complete(updated)
-    return updated
-
-
-def require_complete(spec: SessionSpec) -> None:
-    """Cross-field rule: a container session needs an image."""
-    if spec.backend == "container" and not spec.image:
-        raise ValidationError(
-            "image",
-            "required for backend 'container' (set image: in the config or pass --image)",
-            session=spec.name,
-        )
+    path = host_path(host, base_dir)
+    return f"{path}:{rest}" if path is not None else text

@@ -1,4 +1,4 @@
-"""validation_stack: every accepted form of the stack keys and every refusal, word for word.
+"""validation (stack keys): every accepted form of the stack keys and every refusal, word for word.
 
 Refusals are read through a voluptuous schema holding the validator under its config key, so
 the text checked is the one the loader prints: ``ready.tcp: invalid port ...``.
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import voluptuous as vol
 
-from kstlib_tasks import validation_stack as vs
+from kstlib_tasks import validation as vs
 from kstlib_tasks.graph import Edge
 from kstlib_tasks.probes import ProbeSpec
 from kstlib_tasks.validation import error_field, invalid_reason
@@ -19,7 +19,7 @@ from kstlib_tasks.validation import error_field, invalid_reason
 
 def errors(key: str, value: Any) -> list[str]:
     """Every refusal of ``{key: value}`` as the loader words it (``field: reason``)."""
-    schema = vol.Schema({vol.Optional(key): vs.SESSION_KEYS[key]})
+    schema = vol.Schema({vol.Optional(key): vs.STACK_KEYS[key]})
     with pytest.raises(vol.MultipleInvalid) as info:
         schema({key: value})
     return [f"{error_field(e.path)}: {invalid_reason(e)}" for e in info.value.errors]
@@ -32,7 +32,7 @@ def error(key: str, value: Any) -> str:
 
 
 def test_session_keys() -> None:
-    assert list(vs.SESSION_KEYS) == [
+    assert list(vs.STACK_KEYS) == [
         "ready", "depends_on", "groups", "restart", "max_restarts", "env_file",
     ]
 

@@ -1,0 +1,89 @@
+"""``logs``: the output of one or several sessions (or groups), optionally followed.
+
+With several sessions each line is prefixed with its session's name, as compose and foreman
+do; ``--lines N`` applies per session. ``--follow`` prints new lines as they come and ends
+when every followed session has ended (exit 0), or at Ctrl-C (exit 130).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ..errors import KstlibError, SessionNotRunningError
+
+if TYPE_CHECKING:
+    from ..manager import SessionManager
+
+
+def expand_targets(manager: SessionManager, names: list[str]) -> list[str]:
+    """Session names for the given names and groups (a name may be a live, unconfigured one)."""
+    groups = manager.config.groups()
+    found: list[str] = []
+    for name in names:
+        members = groups.get(name) if name not in manager.config.sessions else None
+        for member in members or [name]:
+            if member not in found:
+                found.append(member)
+    return found
+
+
+def show(manager: SessionManager, names: list[str], *, lines: int | None, follow: bool,
+         write: Callable[[str], None], warn: Callable[[str], None]) -> int:
+    from ..render import printable
+
+    targets = expand_targets(manager, names)
+    width = max(len(n) for n in targets)
+
+    def prefix(name: str) -> str:
+        return f"{name.ljust(width)} | " if len(targets) > 1 else ""
+
+    if not follow:
+        for name in targets:
+            for line in manager.logs(name, lines):
+                write(prefix(name) + printable(line))
+        return 0
+    sources = []
+    for name in targets:
+        _, place, _ = manager.find(name)
+        if place is None:
+            # nothing live: what was kept, then nothing more to follow
+            for line in manager.logs(name, lines):
+                write(prefix(name) + printable(line))
+            continue
+        sources.append((name, manager.places.backend(place)))
+    if not sources:
+        return 0
+    lines_queue: queue.Queue[tuple[str, str | None]] = queue.Queue(maxsize=10000)
+    stop = threading.Event()
+    errors: list[KstlibError] = []
+
+    def pump(name: str, backend: object) -> None:
+        try:
+            for line in backend.follow(name, lines, stopped=stop.is_set):  # type: ignore[attr-defined]
+                lines_queue.put((name, line))
+        except SessionNotRunningError:
+            pass
+        except KstlibError as exc:
+            errors.append(exc)
+        finally:
+            lines_queue.put((name, None))
+
+    threads = [threading.Thread(target=pump, args=source, daemon=True) for source in sources]
+    for thread in threads:
+        thread.start()
+    open_count = len(threads)
+    try:
+        while open_count:
+            name, line = lines_queue.get()
+            if line is None:
+                open_count -= 1
+                continue
+            write(prefix(name) + printable(line))
+    finally:
+        stop.set()
+    for exc in errors:
+        warn(f"warning: {exc.line()}")
+    return 1 if errors else 0

@@ -1,0 +1,49 @@
+"""From a spec to exactly what a backend starts: environment, expanded command, fingerprint.
+
+The environment a tmux session gets is the caller's (as a program started from that shell
+would get, without tmux's own ``TMUX``/``TMUX_PANE``), then the config's (``ops.env_file``, the
+session's ``env_file``, ``env``), then ``--env``, in that order. A container gets only the
+config's and ``--env`` (as the runtimes do). ``$NAME``, ``${NAME}`` and ``${NAME:-default}`` in
+the command's words are expanded from the config's env over the caller's, without a shell and
+without splitting a word; an unset variable with no default is an error naming it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from .. import backends, interpolate
+from ..backends.base import Launch
+from ..errors import ValidationError
+from ..models import SessionSpec
+from . import drift
+
+# tmux's own variables: a session started from inside tmux must not inherit them.
+NOT_INHERITED = ("TMUX", "TMUX_PANE")
+
+
+def caller_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
+
+
+def expansion_env(spec: SessionSpec) -> dict[str, str]:
+    return {**caller_env(), **spec.env}
+
+
+def expand(spec: SessionSpec, words: tuple[str, ...], field: str = "command") -> tuple[str, ...]:
+    try:
+        return interpolate.expand_argv(words, expansion_env(spec))
+    except interpolate.InterpolationError as exc:
+        raise ValidationError(field, str(exc), session=spec.name) from None
+
+
+def prepare(spec: SessionSpec, overrides: Mapping[str, Any]) -> Launch:
+    """The launch of ``spec`` (overrides already applied; ``overrides`` are recorded)."""
+    argv = expand(spec, spec.command)
+    env = dict(spec.env)
+    if backends.get(spec.backend).inherits_environment:
+        env = {**caller_env(), **env}
+    return Launch(spec=spec, argv=argv, env=env, fingerprint=drift.fingerprint(spec, argv),
+                  overrides=dict(overrides))

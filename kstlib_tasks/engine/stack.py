@@ -1,0 +1,469 @@
+"""``up``, ``down`` and ``wait``: a set of sessions brought up in dependency order, waited for,
+and torn down, deterministically, with no daemon (the state stays in tmux and the runtimes).
+
+``up`` runs one small thread per session: it waits until each of its dependencies reached the
+condition it asks for (``started``, ``ready``, ``completed``), starts the session (or leaves it
+running, or recreates it when it drifted from the config), then establishes the conditions its
+dependents and ``--wait`` need. Sessions whose dependencies are satisfied therefore start in
+parallel. The first failure (a start error, a session that ended before its condition held, a
+probe that timed out) stops every start not yet made; what already runs is left running for
+``down``. A session that ended is noticed at the next poll, never after the probe's timeout.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from .. import errors, probes
+from ..errors import KstlibError, SessionNotFoundError, Suggest
+from ..graph import Graph, UnknownTarget
+from ..models import SessionSpec, SessionStatus, State
+from . import launch as launching
+from .places import Place
+
+if TYPE_CHECKING:
+    from ..backends.base import Backend
+    from ..manager import SessionManager
+
+Report = Callable[[str], None]
+OUTPUT_LINES = 10
+
+
+@dataclass
+class Result:
+    """What happened to one session, for the final report and ``--json``."""
+
+    name: str
+    backend: str
+    state: str = "pending"
+    ready: bool | None = None
+    seconds: float | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    timed_out: bool = False
+    output: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {"name": self.name, "backend": self.backend, "state": self.state,
+                "ready": self.ready, "seconds": None if self.seconds is None
+                else round(self.seconds, 3), "exit_code": self.exit_code, "error": self.error}
+        if self.error and self.output:
+            data["output"] = self.output
+        return data
+
+
+class Gate:
+    """A condition of one session that others wait for: passed, failed, or not yet known."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.passed = False
+
+    def settle(self, passed: bool) -> None:
+        self.passed = passed
+        self._event.set()
+
+    def wait(self, deadline: float | None, abort: threading.Event) -> bool | None:
+        """True/False once settled; None when aborted or the deadline passed first."""
+        while not self._event.is_set():
+            if abort.is_set():
+                return None
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return None
+            self._event.wait(0.05 if remaining is None else min(0.05, remaining))
+        return self.passed
+
+
+class RunContext:
+    """One live session as the probes see it (see :class:`kstlib_tasks.probes.ProbeContext`)."""
+
+    def __init__(self, backend: Backend, spec: SessionSpec, env: dict[str, str],
+                 started_at: float):
+        self.backend = backend
+        self.spec = spec
+        self.env = env
+        self.started_at = started_at
+
+    def output(self) -> list[str]:
+        try:
+            return self.backend.logs(self.spec.name, 2000)
+        except KstlibError:
+            return []
+
+    def run(self, argv: Sequence[str], timeout: float) -> int:
+        return self.backend.run_probe(self.spec.name, argv, env=self.env,
+                                      cwd=self.spec.working_dir, timeout=timeout)
+
+    def ended(self) -> int | None:
+        try:
+            status = self.backend.status(self.spec.name)
+        except KstlibError:
+            return None  # a backend hiccup is not the session's end
+        if status is None:
+            return -1  # removed: ended, code unknown
+        if status.state in (State.EXITED, State.STOPPED):
+            return status.exit_code if status.exit_code is not None else -1
+        return None
+
+
+def _epoch(iso: str | None) -> float:
+    if not iso:
+        return time.time()
+    try:
+        return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return time.time()
+
+
+def _probe(spec: SessionSpec) -> probes.ProbeSpec | None:
+    """The spec's probe with ``$VAR`` expanded in exec words and http URLs."""
+    probe = spec.ready
+    if probe is None:
+        return None
+    if probe.kind == "exec":
+        target: Any = launching.expand(spec, tuple(probe.target), "ready.exec")
+    elif probe.kind == "http":
+        target = launching.expand(spec, (probe.target,), "ready.http")[0]
+    else:
+        return probe
+    return probes.ProbeSpec(probe.kind, target, probe.timeout, probe.interval)
+
+
+def _graph(manager: SessionManager) -> Graph:
+    config = manager.config
+    return Graph({name: spec.depends_on for name, spec in config.sessions.items()},
+                 groups=config.groups())
+
+
+def _resolve(manager: SessionManager, graph: Graph, targets: Sequence[str]) -> list[str]:
+    try:
+        return graph.resolve(list(targets))
+    except UnknownTarget as exc:
+        for target in targets:
+            if target in manager.config.invalid:
+                manager.config.spec(target)  # raises the entry's own problem
+        raise SessionNotFoundError(str(exc), hint=Suggest("list")) from None
+
+
+def _last_output(backend: Backend | None, name: str) -> list[str]:
+    if backend is None:
+        return []
+    try:
+        return [line for line in backend.logs(name, OUTPUT_LINES * 3) if line.strip()][
+            -OUTPUT_LINES:]
+    except KstlibError:
+        return []
+
+
+# --------------------------------------------------------------------------- up
+
+
+class Up:
+    """One ``up`` run (see the module docstring)."""
+
+    def __init__(self, manager: SessionManager, order: list[str], wanted: list[str], *,
+                 wait: bool, deadline: float | None, recreate: bool, report: Report):
+        self.manager = manager
+        self.config = manager.config
+        self.order = order
+        self.wait = wait
+        self.deadline = deadline
+        self.recreate = recreate
+        self.report = report
+        self.abort = threading.Event()
+        self.lock = threading.Lock()
+        self.results = {n: Result(n, self.config.sessions[n].backend) for n in order}
+        self.gates = {n: {c: Gate() for c in probes_conditions()} for n in order}
+        self.needs: dict[str, set[str]] = {n: set() for n in order}
+        for name in order:
+            for edge in self.config.sessions[name].depends_on:
+                self.needs[edge.name].add(edge.condition)
+        if wait:
+            for name in wanted:
+                self.needs[name].add("ready")
+        self.rows: dict[str, SessionStatus] = {}
+        self.elsewhere: dict[str, SessionStatus] = {}
+
+    def run(self) -> None:
+        for row in self.manager.list():
+            if row.name in self.results:
+                if row.defined:
+                    self.rows[row.name] = row
+                elif row.state == State.RUNNING:
+                    self.elsewhere[row.name] = row
+        threads = [threading.Thread(target=self._session, args=(name,), daemon=True)
+                   for name in self.order]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def fail(self, name: str, error: str, *, exit_code: int | None = None,
+             timed_out: bool = False, backend: Backend | None = None) -> None:
+        result = self.results[name]
+        result.state = "failed" if not timed_out else "not ready"
+        result.error = error
+        result.exit_code = exit_code if exit_code is not None else result.exit_code
+        result.timed_out = timed_out
+        result.output = _last_output(backend, name)
+        self.report(f"{name}: {error}")
+        self.abort.set()
+        for gate in self.gates[name].values():
+            if not gate._event.is_set():
+                gate.settle(False)
+
+    def _session(self, name: str) -> None:
+        spec = self.config.sessions[name]
+        result = self.results[name]
+        begun = time.monotonic()
+        # 1. the dependencies' conditions
+        for edge in spec.depends_on:
+            passed = self.gates[edge.name][edge.condition].wait(self.deadline, self.abort)
+            if passed is None or not passed:
+                if passed is None and not self.abort.is_set():
+                    self.fail(name, f"not started: {edge.name} not {edge.condition} in time",
+                              timed_out=True)
+                    return
+                result.state = "skipped"
+                result.error = f"not started: {edge.name} did not become {edge.condition}"
+                for gate in self.gates[name].values():
+                    gate.settle(False)
+                return
+        if self.abort.is_set():
+            result.state = "skipped"
+            result.error = "not started: another session failed"
+            for gate in self.gates[name].values():
+                gate.settle(False)
+            return
+        # 2. start it, leave it, or recreate it
+        try:
+            backend, context = self._bring_up(name, spec)
+        except KstlibError as exc:
+            self.fail(name, f"could not start: {exc.line()}", backend=None)
+            return
+        result.state = "running"
+        self.gates[name]["started"].settle(True)
+        # 3. what the others (and --wait) need of it
+        if "ready" in self.needs[name]:
+            outcome = probes.wait_ready(_probe(spec), context, deadline=self.deadline,
+                                        cancelled=self.abort.is_set)
+            if not outcome.ready:
+                self._probe_failed(name, spec, outcome, backend, "ready")
+                return
+            result.ready = True
+            result.seconds = time.monotonic() - begun
+            self.report(f"{name}: ready after {result.seconds:.1f} s")
+            self.gates[name]["ready"].settle(True)
+        if "completed" in self.needs[name]:
+            outcome = probes.wait_completed(context, deadline=self.deadline,
+                                            cancelled=self.abort.is_set)
+            if not outcome.ready:
+                self._probe_failed(name, spec, outcome, backend, "completed")
+                return
+            result.state = "completed"
+            result.exit_code = 0
+            result.seconds = time.monotonic() - begun
+            self.report(f"{name}: completed after {result.seconds:.1f} s")
+            self.gates[name]["completed"].settle(True)
+        if result.seconds is None:
+            result.seconds = time.monotonic() - begun
+
+    def _probe_failed(self, name: str, spec: SessionSpec, outcome: probes.Outcome,
+                      backend: Backend, condition: str) -> None:
+        if self.abort.is_set() and not outcome.exit_code and "cancel" in outcome.reason:
+            self.results[name].state = "cancelled"
+            for gate in self.gates[name].values():
+                gate.settle(False)
+            return
+        timed_out = outcome.exit_code is None
+        reason = outcome.reason or f"not {condition}"
+        self.fail(name, reason, exit_code=outcome.exit_code, timed_out=timed_out,
+                  backend=backend)
+
+    def _bring_up(self, name: str, spec: SessionSpec) -> tuple[Backend, RunContext]:
+        manager = self.manager
+        home = manager.places.home(spec)
+        backend = manager.places.backend(home)
+        row = self.rows.get(name)
+        if name in self.elsewhere:
+            other = self.elsewhere[name]
+            raise errors.SessionAlreadyRunningError(
+                f"session '{name}' is already running elsewhere ({other.backend}"
+                f"{' ' + other.scope if other.scope else ''})", hint=Suggest("stop", name))
+        if row is not None and row.state == State.RUNNING:
+            if row.drifted and self.recreate:
+                self.report(f"{name}: recreating (drifted: {', '.join(row.drift)})")
+                backend.stop(name)
+            else:
+                note = " (drifted: kept, --no-recreate)" if row.drifted else ""
+                self.report(f"{name}: already running{note}")
+                env = {**launching.caller_env(), **spec.env}
+                return backend, RunContext(backend, spec, env, _epoch(row.created_at))
+        self.report(f"{name}: starting")
+        prepared = launching.prepare(spec, {})
+        started_at = time.time()
+        status = backend.start(prepared)
+        manager.places.kind(home[0]).remember(home[1])
+        if status.state == State.EXITED:
+            self.results[name].exit_code = status.exit_code
+        return backend, RunContext(backend, spec, dict(prepared.env), started_at)
+
+
+def probes_conditions() -> tuple[str, ...]:
+    from ..graph import CONDITIONS
+
+    return CONDITIONS
+
+
+def up(manager: SessionManager, targets: Sequence[str], *, wait: bool, timeout: float | None,
+       recreate: bool, json: bool, report: Report, front: str = "kstlib") -> int:
+    graph = _graph(manager)
+    wanted = _resolve(manager, graph, targets)
+    order = graph.up_order(wanted)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    run = Up(manager, order, wanted, wait=wait, deadline=deadline, recreate=recreate,
+             report=report)
+    run.run()
+    return _finish(list(run.results.values()), json=json, report=report, verb="up")
+
+
+def _finish(results: list[Result], *, json: bool, report: Report, verb: str) -> int:
+    failed = [r for r in results if r.error and r.state not in ("skipped", "cancelled")]
+    if any(not r.timed_out for r in failed):
+        code = errors.FAILED
+    elif failed:
+        code = errors.TIMEOUT
+    else:
+        code = errors.OK
+    if json:
+        print(jsonlib.dumps({"ok": code == 0, "exit_code": code,
+                             "sessions": [r.as_dict() for r in results]}, indent=2))
+    for result in failed:
+        if result.output:
+            report(f"{result.name}: last output:")
+            for line in result.output:
+                report(f"{result.name} | {line}")
+    if failed:
+        names = ", ".join(r.name for r in failed)
+        report(f"{verb} failed: {names}")
+    return code
+
+
+# --------------------------------------------------------------------------- down
+
+
+def down(manager: SessionManager, targets: Sequence[str], *, force: bool, timeout: float,
+         json: bool, report: Report) -> int:
+    graph = _graph(manager)
+    names = _resolve(manager, graph, targets) if targets else list(manager.config.sessions)
+    order = graph.down_order(names)
+    rows = {r.name: r for r in manager.list() if r.defined and r.state in (
+        State.RUNNING, State.EXITED, State.STOPPED)}
+    todo = [n for n in order if n in rows]
+    results = {n: Result(n, rows[n].backend) for n in todo}
+    gates = {n: Gate() for n in todo}
+    never = threading.Event()
+
+    def one(name: str) -> None:
+        for dependent in graph.dependents(name):
+            if dependent in gates:
+                gates[dependent].wait(None, never)
+        row = rows[name]
+        place: Place = (row.backend, row.scope)
+        begun = time.monotonic()
+        result = results[name]
+        try:
+            was_running = row.state == State.RUNNING
+            if was_running:
+                report(f"{name}: stopping")
+            last = manager.places.backend(place).stop(name, timeout=timeout, force=force)
+            result.state = "stopped" if was_running else "removed"
+            result.exit_code = last.exit_code
+            result.seconds = time.monotonic() - begun
+            if last.note:
+                report(f"warning: session '{name}': {last.note}")
+            code = f" (exit code {last.exit_code})" if last.exit_code is not None else ""
+            report(f"{name}: {result.state}{code} after {result.seconds:.1f} s")
+        except errors.SessionNotRunningError:
+            result.state = "stopped"
+        except KstlibError as exc:
+            result.state = "failed"
+            result.error = exc.line()
+            report(f"{name}: {result.error}")
+        finally:
+            gates[name].settle(True)
+
+    threads = [threading.Thread(target=one, args=(name,), daemon=True) for name in todo]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if not todo:
+        report("nothing to stop")
+    return _finish(list(results.values()), json=json, report=report, verb="down")
+
+
+# --------------------------------------------------------------------------- wait
+
+
+def wait(manager: SessionManager, names: Sequence[str], *, timeout: float | None, json: bool,
+         report: Report, front: str = "kstlib") -> int:
+    from .follow import expand_targets
+
+    targets = expand_targets(manager, list(names))
+    deadline = None if timeout is None else time.monotonic() + timeout
+    results: dict[str, Result] = {}
+    threads = []
+
+    def one(name: str) -> None:
+        spec, place, status = manager.find(name)
+        result = results[name]
+        if place is None or status is None:
+            if spec is None:
+                result.error = manager.not_found(name).line(front)
+            else:
+                result.error = "is not running"
+                result.state = "defined"
+            report(f"{name}: {result.error}")
+            return
+        backend = manager.places.backend(place)
+        use = spec or SessionSpec(name=name, backend=status.backend)
+        env = {**launching.caller_env(), **use.env}
+        context = RunContext(backend, use, env, _epoch(status.created_at))
+        begun = time.monotonic()
+        try:
+            outcome = probes.wait_ready(_probe(use), context, deadline=deadline)
+        except KstlibError as exc:
+            result.error = exc.line(front)
+            report(f"{name}: {result.error}")
+            return
+        result.seconds = time.monotonic() - begun
+        result.exit_code = outcome.exit_code
+        if outcome.ready:
+            result.state, result.ready = "running", True
+            report(f"{name}: ready after {result.seconds:.1f} s")
+        else:
+            result.state, result.ready = "not ready", False
+            result.error = outcome.reason
+            result.timed_out = outcome.exit_code is None
+            result.output = _last_output(backend, name)
+            report(f"{name}: {outcome.reason}")
+
+    for name in targets:
+        results[name] = Result(name, "?")
+        spec = manager.config.sessions.get(name)
+        if spec is not None:
+            results[name].backend = spec.backend
+        threads.append(threading.Thread(target=one, args=(name,), daemon=True))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return _finish(list(results.values()), json=json, report=report, verb="wait")

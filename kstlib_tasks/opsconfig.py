@@ -1,0 +1,91 @@
+"""The ``ops:`` section after validation (:class:`OpsConfig`): what the engine works from.
+
+Its own module so that the lookup (``config.py``), the parser (``config_parser.py``) and the
+cache (``config_cache.py``) all depend on it and not on each other. Problems are kept as
+``(line, text)`` and given the file's name only when shown (:meth:`OpsConfig.located`), so a
+validated config does not depend on the folder it is looked at from (the cache relies on it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from .errors import InvalidSessionError
+from .models import SessionSpec
+
+Problem = tuple[int, str]  # (line in the file, text without the file's name)
+
+
+def display_path(path: Path) -> str:
+    """The config file as messages name it: relative to the current folder when inside it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return rel if not rel.startswith("..") else str(path)
+
+
+@dataclass(frozen=True)
+class OpsConfig:
+    """Defaults plus the valid sessions in file order, and what was refused and why."""
+
+    path: Path | None = None
+    base_dir: Path = field(default_factory=Path.cwd)
+    default_backend: str = "tmux"
+    settings: Mapping[str, Any] = field(default_factory=dict)  # backends' ops keys
+    sessions: Mapping[str, SessionSpec] = field(default_factory=dict)
+    invalid: Mapping[str, Problem] = field(default_factory=dict)
+    warnings: tuple[Problem, ...] = ()
+    unknown_top: tuple[Problem, ...] = ()  # top-level keys next to ops: that look like typos
+    problems: tuple[Problem, ...] = ()  # every problem of every refused entry (for check)
+    env_files: tuple[str, ...] = ()  # every env file read (the cache re-checks them)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sessions", MappingProxyType(dict(self.sessions)))
+        object.__setattr__(self, "invalid", MappingProxyType(dict(self.invalid)))
+        object.__setattr__(self, "settings", MappingProxyType(dict(self.settings)))
+
+    def located(self, problem: Problem) -> str:
+        """``kstlib.conf.yml:12: session 'x': image: ...`` for one stored problem."""
+        line, text = problem
+        if self.path is None:
+            return text
+        return f"{display_path(self.path)}:{line}: {text}"
+
+    def warning_lines(self) -> list[str]:
+        return [self.located(p) for p in self.warnings]
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        return self.settings.get(key, default)
+
+    def spec(self, name: str) -> SessionSpec | None:
+        """The configured spec; an entry refused by validation is an error that says why."""
+        if name in self.invalid:
+            raise InvalidSessionError(
+                self.located(self.invalid[name]),
+                hint="invalid entries are skipped: fix it in the config",
+            )
+        return self.sessions.get(name)
+
+    def source(self, spec: SessionSpec) -> str | None:
+        """``file:line`` of an entry, for help texts."""
+        if self.path is None or not spec.source:
+            return None
+        return f"{display_path(self.path)}:{spec.source}"
+
+    def groups(self) -> dict[str, list[str]]:
+        """group name -> its sessions, in config order."""
+        found: dict[str, list[str]] = {}
+        for spec in self.sessions.values():
+            for group in spec.groups:
+                found.setdefault(group, []).append(spec.name)
+        return found
+
+    def names(self) -> list[str]:
+        """Every name the config mentions: valid and refused entries."""
+        return [*self.sessions, *(n for n in self.invalid if n not in self.sessions)]

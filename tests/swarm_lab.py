@@ -239,7 +239,7 @@ class _Owner:
         keys = self.netns_keys()
         protected = _protected_pids()
         candidates = {int(p) for p in os.listdir("/proc") if p.isdigit()}
-        found = {pid for pid in candidates - protected if self.owns(pid, keys)}
+        found = {pid for pid in candidates - protected if self.owns(pid, keys) and _alive(pid)}
         if pidfiles_under is not None and pidfiles_under.is_dir():
             for pidfile in pidfiles_under.rglob("*.pid"):
                 with contextlib.suppress(OSError, ValueError):

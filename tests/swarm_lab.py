@@ -244,7 +244,7 @@ class _Owner:
             for pidfile in pidfiles_under.rglob("*.pid"):
                 with contextlib.suppress(OSError, ValueError):
                     pid = int(pidfile.read_text().strip())
-                    if pid not in protected and self.owns(pid, keys):
+                    if pid not in protected and self.owns(pid, keys) and _alive(pid):
                         found.add(pid)
         return found
 
@@ -332,7 +332,12 @@ def _runs(prefix: str) -> set[str]:
     runs = set()
     with contextlib.suppress(OSError):
         for folder in LAB_PARENT.glob(f"{prefix}*"):
-            if (folder / RECORD_FILE).is_file() or (folder / LOCK_FILE).is_file():
+            # The record is written once the lock is held: a folder without it is a run
+            # starting now, unless its lock file is old (a run that died right at its start).
+            lock = folder / LOCK_FILE
+            if (folder / RECORD_FILE).is_file() or (
+                lock.is_file() and time.time() - lock.stat().st_mtime > 60
+            ):
                 runs.add(folder.name)
     with contextlib.suppress(OSError):
         runs |= {n.split("-", 1)[0] for n in os.listdir(NETNS_DIR) if n.startswith(prefix)}
@@ -435,6 +440,7 @@ class Lab:
                     raise LabError(f"{self.root} exists: prefix {prefix} is in use") from exc
         self._lock = os.open(self.root / LOCK_FILE, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
         fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # Only now the record: cleanup_all() never takes a folder without one for a dead run.
         self.timings: dict[str, float] = {}
         self.engines: list[Engine] = []
         self.processes: list[subprocess.Popen[bytes]] = []

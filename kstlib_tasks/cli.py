@@ -170,9 +170,10 @@ def parse_verb(verb: Verb, tokens: list[str]) -> dict[str, Any]:
         option, eq, inline = token.partition("=")
         if not eq and not option.startswith("--") and len(option) > 2:
             option, inline, eq = option[:2], option[2:], "="  # -n5
-        flag = by_name.get(option)
-        if flag is None:
+        found = by_name.get(option)
+        if found is None:
             raise UsageError(f"unknown option {token!r} ({_see(verb.name)})")
+        flag = found
         if flag.kind is bool:
             if eq:
                 raise UsageError(f"option --{flag.name} takes no value ({_see(verb.name)})")

@@ -22,6 +22,8 @@ from .models import SessionSpec
 from .opsconfig import OpsConfig, Problem, display_path
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+YamlPath = tuple[Any, ...]  # keys and indexes from the entry's root to a value
+YamlError = tuple[YamlPath, int, str]  # (path, line, message) of a YAML-level problem
 _TAG = "tag:yaml.org,2002:"
 _YAML11_BOOLEANS = {"yes", "no", "on", "off", "y", "n"}
 # Keys whose unquoted `no` YAML 1.1 reads as false, and where that false is what was meant.
@@ -74,7 +76,7 @@ def _scalar(node: yaml.ScalarNode) -> Any:
 
 
 def _to_python(
-    node: yaml.Node, path: tuple, lines: dict[tuple, int], errors: list[tuple[tuple, int, str]]
+    node: yaml.Node, path: YamlPath, lines: dict[YamlPath, int], errors: list[YamlError]
 ) -> Any:
     """Build plain Python values, recording the line of every value under its path.
 
@@ -102,7 +104,7 @@ def _to_python(
 
 
 def _mapping(
-    node: yaml.MappingNode, path: tuple, lines: dict[tuple, int], errors: list
+    node: yaml.MappingNode, path: YamlPath, lines: dict[YamlPath, int], errors: list[YamlError]
 ) -> dict[Any, Any]:
     result: dict[Any, Any] = {}
     first_line: dict[Any, int] = {}
@@ -332,7 +334,7 @@ def _ops_settings(ops_node: yaml.MappingNode, shown: str,
                   base_dir: Path) -> tuple[dict[str, Any], _EnvSource]:
     """The ``ops:`` keys but ``sessions``, validated; a bad one makes the file unusable."""
     known = validation.ops_keys()
-    lines: dict[tuple, int] = {}
+    lines: dict[YamlPath, int] = {}
     clean: dict[str, Any] = {key: default for key, (_, default) in known.items()}
     clean.pop("sessions", None)
     env_source = _EnvSource()
@@ -345,7 +347,7 @@ def _ops_settings(ops_node: yaml.MappingNode, shown: str,
                     "name: session"
                 )
             continue
-        errors: list[tuple[tuple, int, str]] = []
+        errors: list[YamlError] = []
         value = _to_python(value_node, (key,), lines, errors)
         if errors:
             err_path, err_line, message = errors[0]
@@ -404,8 +406,8 @@ def _session(key_node: yaml.Node, value_node: yaml.Node, entry: _Entry) -> Sessi
         name = validation.session_name(key)
     except vol.Invalid as exc:
         raise _EntryError(line, "name", exc.msg) from None
-    lines: dict[tuple, int] = {}
-    yaml_errors: list[tuple[tuple, int, str]] = []
+    lines: dict[YamlPath, int] = {}
+    yaml_errors: list[YamlError] = []
     raw = _to_python(value_node, (), lines, yaml_errors)
     if raw is None and not yaml_errors:
         raw = {}
@@ -488,8 +490,8 @@ def _session(key_node: yaml.Node, value_node: yaml.Node, entry: _Entry) -> Sessi
     return spec
 
 
-def _schema_problems(exc: vol.MultipleInvalid, lines: dict[tuple, int], line: int,
-                     yaml_errors: list[tuple[tuple, int, str]],
+def _schema_problems(exc: vol.MultipleInvalid, lines: dict[YamlPath, int], line: int,
+                     yaml_errors: list[YamlError],
                      backend_name: str) -> list[tuple[int, str, str]]:
     found = []
     for error in exc.errors:
@@ -504,7 +506,7 @@ def _schema_problems(exc: vol.MultipleInvalid, lines: dict[tuple, int], line: in
     return found
 
 
-def _semantic_problems(clean: dict[str, Any], lines: dict[tuple, int],
+def _semantic_problems(clean: dict[str, Any], lines: dict[YamlPath, int],
                        line: int) -> list[tuple[int, str, str]]:
     """Rules across keys, and ``$VAR`` syntax in the command and the exec probe."""
     from . import interpolate
@@ -526,7 +528,7 @@ def _semantic_problems(clean: dict[str, Any], lines: dict[tuple, int],
     return found
 
 
-def _line_for(path: list, lines: dict[tuple, int], default: int) -> int:
+def _line_for(path: list[Any], lines: dict[YamlPath, int], default: int) -> int:
     """The line of the deepest recorded node on ``path`` (voluptuous paths -> YAML lines)."""
     parts = tuple(path)
     while parts:

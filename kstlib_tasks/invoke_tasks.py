@@ -25,10 +25,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from invoke import Collection, Context, Program, Task
+from invoke.collection import Collection
+from invoke.context import Context
 from invoke.exceptions import Exit
-from invoke.parser import Argument, ParserContext
-from invoke.util import Lexicon
+from invoke.parser.argument import Argument
+from invoke.parser.context import ParserContext
+from invoke.program import Program
+from invoke.tasks import Task
+from invoke.util import Lexicon  # type: ignore[attr-defined]
 
 from .errors import KstlibError
 from .flags import Flag
@@ -83,7 +87,7 @@ TARGETS = Flag("targets", help="session or group names, comma-separated (default
                metavar="NAMES")
 
 
-class KTask(Task):
+class KTask(Task):  # type: ignore[type-arg]
     """A task whose flags are declared, not guessed from the signature."""
 
     def __init__(self, body: Callable[..., Any], *, name: str, doc: str,
@@ -96,8 +100,8 @@ class KTask(Task):
         super().__init__(
             body,
             name=name,
-            positional=[a.name for a in self.arguments if a.positional],
-            iterable=[a.name for a in self.arguments if a.kind is list],
+            positional=[str(a.name) for a in self.arguments if a.positional],
+            iterable=[str(a.name) for a in self.arguments if a.kind is list],
             auto_shortflags=False,
         )
 
@@ -193,7 +197,9 @@ def _copy_parser_context(self: ParserContext, memo: dict[int, Any]) -> ParserCon
     """
     new = object.__new__(type(self))
     new.__dict__.update(self.__dict__)
-    twin = lambda arg: copy.deepcopy(arg, memo)  # noqa: E731
+    def twin(arg: Any) -> Any:
+        return copy.deepcopy(arg, memo)
+
     new.args = _copy_lexicon(self.args, twin)
     new.flags = _copy_lexicon(self.flags, twin)
     new.positional_args = [twin(arg) for arg in self.positional_args]
@@ -221,7 +227,7 @@ class SessionCollection(Collection):
 
 def _copy_lexicon(old: Lexicon, value_copy: Callable[[Any], Any] | None = None) -> Lexicon:
     """A new Lexicon with the same values (or ``value_copy`` of them) and aliases."""
-    new = Lexicon()
+    new = Lexicon()  # lexicon has no type hints
     for key, value in old.items():
         new[key] = value_copy(value) if value_copy else value
     for alias, target in old.aliases.items():

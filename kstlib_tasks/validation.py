@@ -460,7 +460,8 @@ def _env_pair(text: Any) -> tuple[str, str]:
     return key, val
 
 
-def _bounded_list(item: Callable[[Any], str], limit: int, what: str) -> Callable[[Any], list]:
+def _bounded_list(item: Callable[[Any], str], limit: int,
+                  what: str) -> Callable[[Any], list[str]]:
     def validate(value: Any) -> list[str]:
         if isinstance(value, (str, int)) and not isinstance(value, bool):
             value = [value]

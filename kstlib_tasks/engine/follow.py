@@ -77,11 +77,11 @@ def show(manager: SessionManager, names: list[str], *, lines: int | None, follow
     open_count = len(threads)
     try:
         while open_count:
-            name, line = lines_queue.get()
-            if line is None:
+            name, piece = lines_queue.get()
+            if piece is None:
                 open_count -= 1
                 continue
-            write(prefix(name) + printable(line))
+            write(prefix(name) + printable(piece))
     finally:
         stop.set()
     for exc in errors:

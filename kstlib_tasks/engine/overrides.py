@@ -69,9 +69,11 @@ def apply(spec: SessionSpec, config: OpsConfig, flags: Mapping[str, Any], *,
         added = validation.check("env", raw_env if isinstance(raw_env, Mapping) else list(raw_env),
                                  session=name)
         merged = {**spec.env, **added}
+        import voluptuous as vol
+
         try:
             validation.env_size(merged)
-        except validation.vol.Invalid as exc:
+        except vol.Invalid as exc:
             raise ValidationError("env", exc.msg, session=name) from None
         changes["env"] = merged
     if "workdir" in values:

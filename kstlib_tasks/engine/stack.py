@@ -50,7 +50,7 @@ class Result:
     output: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        data = {"name": self.name, "backend": self.backend, "state": self.state,
+        data: dict[str, Any] = {"name": self.name, "backend": self.backend, "state": self.state,
                 "ready": self.ready, "seconds": None if self.seconds is None
                 else round(self.seconds, 3), "exit_code": self.exit_code, "error": self.error}
         if self.error and self.output:

@@ -46,7 +46,7 @@ from ...errors import (
 )
 from ...models import SessionStatus, State
 from ...runner import Result, Runner, first_line
-from ..base import Backend, Launch
+from ..base import Backend, Launch, Lines
 from .parsing import (
     ALIVE,
     IMAGE_MISSING,
@@ -450,7 +450,7 @@ class ContainerBackend(Backend):
                 counts[container_id(item)] = count
         return counts
 
-    def live_logs(self, name: str, lines: int | None) -> list[str] | None:
+    def live_logs(self, name: str, lines: int | None) -> Lines | None:
         """From the runtime while the container exists (running or exited); None when not."""
         item = self._inspect(name)
         if item is None:
@@ -497,7 +497,7 @@ class ContainerBackend(Backend):
                 process.terminate()
             process.wait()
 
-    def _tail_log_file(self, item: Mapping[str, Any], lines: int) -> list[str] | None:
+    def _tail_log_file(self, item: Mapping[str, Any], lines: int) -> Lines | None:
         """``--lines N`` of a podman container from its ``k8s-file`` log itself; None when the
         container logs elsewhere (journald) or the file cannot be read (a remote podman).
 

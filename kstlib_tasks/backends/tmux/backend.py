@@ -47,6 +47,7 @@ Why it is built the way it is (each point was checked against tmux 3.3a):
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
@@ -63,7 +64,7 @@ from ... import logstore
 from ...errors import BackendError, ValidationError
 from ...models import SessionStatus, State
 from ...runner import Result, Runner, first_line
-from ..base import Backend, Launch, iso_utc, last_lines, program_problem, wait_until
+from ..base import Backend, Launch, Lines, iso_utc, last_lines, program_problem, wait_until
 from . import capture, supervise
 from .panes import (
     COMMAND_OPTION,
@@ -388,7 +389,7 @@ class TmuxBackend(Backend):
 
     # ----------------------------------------------------------------- logs, attach
 
-    def live_logs(self, name: str, lines: int | None) -> list[str] | None:
+    def live_logs(self, name: str, lines: int | None) -> Lines | None:
         """kstlib's sessions: the log file (also while running); others: the pane's screen
         and history; None when there is no such session."""
         pane = self._find(name)
@@ -398,7 +399,7 @@ class TmuxBackend(Backend):
             return logstore.tail(self.log_path(name), lines)
         return self._capture(pane, lines)
 
-    def _capture(self, pane: PaneInfo, lines: int | None) -> list[str]:
+    def _capture(self, pane: PaneInfo, lines: int | None) -> Lines:
         result = self._call_unless_gone(
             ["capture-pane", "-p", "-J", "-S", "-", "-t", pane.pane_id], pane.session
         )
@@ -446,10 +447,8 @@ def write_private(path: Path, text: str) -> None:
 
 
 def touch_private(path: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.close(logstore.open_private(path, append=True))
-    except OSError:
-        pass
 
 
 def new_pipe_marker(log: Path) -> Path:
@@ -528,9 +527,7 @@ def end_group(pgid: int, *, deadline: float | None) -> None:
     wait_until(lambda: None if group_members(pgid) else True, _KILL_WAIT)
 
 
-def _suppress() -> Any:
-    import contextlib
-
+def _suppress() -> contextlib.suppress:
     return contextlib.suppress(ProcessLookupError, PermissionError)
 
 

@@ -47,6 +47,7 @@ def _private(folder: Path, create: bool) -> bool:
     """True when ``folder`` is a real folder of ours that nobody else may write."""
     try:
         if create:
+            folder.parent.parent.mkdir(parents=True, exist_ok=True)  # the XDG folder itself
             for part in (folder.parent, folder):
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(part, 0o700)

@@ -44,11 +44,13 @@ def given(flags: Mapping[str, Any]) -> dict[str, Any]:
 def apply(spec: SessionSpec, config: OpsConfig, flags: Mapping[str, Any], *,
           base_dir: Path | None = None) -> SessionSpec:
     """``spec`` with the given flags applied (ValidationError for a refused value)."""
+    values = given(flags)
+    if not values:
+        return spec  # nothing to apply: the hot path of drift checks imports nothing
     from .. import validation
 
     name = spec.name
     base = base_dir or Path.cwd()
-    values = given(flags)
     changes: dict[str, Any] = {}
     new_backend = values.get("backend")
     if new_backend is not None:

@@ -433,13 +433,12 @@ class ContainerBackend(Backend):
             raise BackendError(
                 f"{self.scope} ps printed something that is not JSON: {exc}"
             ) from None
-        restarting = [s.details.get("id") for s in statuses
+        restarting = [str(s.details.get("id")) for s in statuses
                       if s.managed and s.details.get("restart") in ("on-failure", "always")]
-        if restarting:
-            counts = self._restart_counts([str(i) for i in restarting if i])
-            statuses = [s.with_changes(restarts=counts.get(str(s.details.get("id"))))
-                        if s.details.get("id") in counts else s for s in statuses]
-        return statuses
+        counts = self._restart_counts(restarting) if restarting else {}
+        return [s.with_changes(restarts=counts.get(str(s.details.get("id")),
+                                                   0 if s.details.get("restart") else None))
+                if s.managed else s for s in statuses]
 
     def _restart_counts(self, ids: Sequence[str]) -> dict[str, int]:
         result = self.runner.run("inspect", "--type", "container", *ids, check=False)

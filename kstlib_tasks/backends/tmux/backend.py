@@ -21,11 +21,11 @@ Why it is built the way it is (each point was checked against tmux 3.3a):
 * **The caller's environment.** A pane gets the tmux SERVER's environment, i.e. that of whoever
   started the server first. Instead, the command's whole environment (the caller's, minus
   tmux's own ``TMUX``/``TMUX_PANE``, plus the config's ``env`` and ``--env``) is written to a
-  private file and the pane runs ``env -i /bin/sh -c '. FILE; exec "$@"' ...``: the command
-  sees exactly that environment, whatever started the server, and, ``exec`` replacing each
-  program in turn, ``pane_pid`` IS the command's process (what ``status`` reports and what gets
-  the signals). Sessions with a restart policy run under a small ``sh`` supervisor instead
-  (:mod:`kstlib_tasks.backends.tmux.supervise`); its state file names the command's pid.
+  private file and the pane runs :mod:`~.supervise`'s script, which starts the command with
+  ``env -i`` and that file: the command sees exactly that environment, whatever started the
+  server. Without a restart policy it execs the command, so ``pane_pid`` IS the command's
+  process (what ``status`` reports and what gets the signals); with one, it stays as the pane's
+  process and restarts the command, and its state file names the command's pid.
 * **tmux's own parsing of arguments.** Any argument that ENDS with ``;`` is taken as a command
   separator (``\\;`` escapes it), and ``-c`` and ``pipe-pane`` arguments are format-expanded
   (``#`` must be ``##``): :func:`~.panes.tmux_args` and :func:`~.panes.escape_format`.
@@ -88,8 +88,6 @@ from .panes import (
 _KILL_WAIT = 5.0
 _SETTLE = 1.0
 _DRAIN_WAIT = 3.0  # after SIGKILL the pane must be dead quickly; bounded so stop never hangs
-# What the pane runs for a session without restart policy (see the module docstring).
-LAUNCH_SCRIPT = '. "$0" && exec "$@"'
 
 
 def scope_key(socket: str | None) -> str:
@@ -210,8 +208,8 @@ class TmuxBackend(Backend):
             state = supervise.read_state(self._file(pane.session, "run"))
             if state is not None:
                 restarts = state.restarts
-                if not pane.dead and state.pid:
-                    pid = state.pid
+                if not pane.dead:
+                    pid = state.pid  # the command's; None while it waits to be restarted
             note = logstore.capture_error(self.log_path(pane.session))
             fingerprint = _json_object(pane.fingerprint)
             if fingerprint is not None:
@@ -284,14 +282,10 @@ class TmuxBackend(Backend):
         write_private(self._file(name, "overrides"), json.dumps(dict(launch.overrides)))
         marker = new_pipe_marker(log)
 
-        if spec.restart == "no":
-            pane_program = ["env", "-i", "/bin/sh", "-c", LAUNCH_SCRIPT, str(env_file),
-                            *program]
-        else:
-            pane_program = supervise.argv(
-                state=self._file(name, "run"), stop=self._file(name, "stop"),
-                policy=spec.restart, max_restarts=spec.max_restarts, env_file=env_file,
-                command=program)
+        pane_program = supervise.argv(
+            state=self._file(name, "run"), stop=self._file(name, "stop"),
+            policy=spec.restart, max_restarts=spec.max_restarts, env_file=env_file,
+            command=program)
         pane = f"={name}:"
         fingerprint = json.dumps(dict(launch.fingerprint), sort_keys=True, separators=(",", ":"))
         commands: list[Sequence[str]] = [
@@ -352,7 +346,8 @@ class TmuxBackend(Backend):
             end_group(group, deadline=None if force else deadline)
         self._kill_session(name)
         wait_drained(self.log_path(name))
-        self._file(name, "env").unlink(missing_ok=True)
+        for suffix in ("env", "run", "stop", "overrides"):
+            self._file(name, suffix).unlink(missing_ok=True)
         final = self._to_status(last or pane)
         return final.with_changes(state=State.EXITED, pid=None,
                                   exit_code=final.exit_code if (last or pane).dead else None)

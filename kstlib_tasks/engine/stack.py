@@ -188,6 +188,11 @@ class Up:
         if wait:
             for name in wanted:
                 self.needs[name].add("ready")
+        for name in order:
+            # a one-shot step awaited to completion and with no probe: "ready" says nothing
+            spec = self.config.sessions[name]
+            if "completed" in self.needs[name] and spec.ready is None:
+                self.needs[name].discard("ready")
         self.rows: dict[str, SessionStatus] = {}
         self.elsewhere: dict[str, SessionStatus] = {}
 
@@ -222,7 +227,6 @@ class Up:
     def _session(self, name: str) -> None:
         spec = self.config.sessions[name]
         result = self.results[name]
-        begun = time.monotonic()
         # 1. the dependencies' conditions
         for edge in spec.depends_on:
             passed = self.gates[edge.name][edge.condition].wait(self.deadline, self.abort)
@@ -243,6 +247,7 @@ class Up:
                 gate.settle(False)
             return
         # 2. start it, leave it, or recreate it
+        begun = time.monotonic()
         try:
             backend, context = self._bring_up(name, spec)
         except KstlibError as exc:

@@ -53,6 +53,9 @@ class Launch:
     env: Mapping[str, str]
     fingerprint: Mapping[str, str] = field(default_factory=dict)
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    # The engine has just listed this place and seen nothing of that name (``up``): the
+    # backend may skip its own lookup and report a plain "running" status without asking.
+    fresh: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "env", frozen_mapping(self.env))

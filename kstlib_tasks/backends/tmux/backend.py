@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ... import logstore
-from ...errors import BackendError, ValidationError
+from ...errors import BackendError, KstlibError, ValidationError
 from ...models import SessionStatus, State
 from ...runner import Result, Runner, first_line
 from ..base import Backend, Launch, Lines, iso_utc, last_lines, program_problem, wait_until
@@ -164,16 +164,6 @@ class TmuxBackend(Backend):
         pane = session_panes(parse_panes(result.stdout)).get(name)
         return self._complete(pane) if pane is not None else None
 
-    def _pane(self, pane_id: str) -> PaneInfo | None:
-        """Re-read one pane by id; None once it is gone."""
-        result = self._call_unless_gone(["list-panes", "-t", pane_id, "-F", PANE_FORMAT])
-        if result is None:
-            return None
-        for pane in parse_panes(result.stdout):
-            if pane.pane_id == pane_id:
-                return self._complete(pane)
-        return None
-
     def _complete(self, pane: PaneInfo) -> PaneInfo:
         """Fill in the exit code tmux failed to learn, from the unreaped process itself.
 
@@ -265,7 +255,7 @@ class TmuxBackend(Backend):
         problem = program_problem(program, launch.env.get("PATH", os.defpath), cwd)
         if problem:
             raise ValidationError("command", problem, session=name)
-        current = self._find(name)
+        current = None if launch.fresh else self._find(name)
         if current is not None and not current.dead:
             raise self.already_running(name)
         log = self.log_path(name)
@@ -301,6 +291,8 @@ class TmuxBackend(Backend):
         if result.exit_code != 0:
             marker.unlink(missing_ok=True)
             if "duplicate session" in result.stderr:
+                if launch.fresh:  # appeared since the engine looked: the careful way
+                    return self.start(replace(launch, fresh=False))
                 raise self.already_running(name)
             # Nothing of that name was live before this call: whatever exists now is ours.
             self._call(["kill-session", "-t", f"={name}"])
@@ -322,65 +314,114 @@ class TmuxBackend(Backend):
         after ``timeout``: SIGKILL to the process group. A tmux ``kill-session`` alone would only
         send SIGHUP, which a process can ignore and outlive.
         """
-        pane = self._find(name)
-        if pane is None:
-            raise self.not_running(name)
+        result = self.stop_many([name], timeout=timeout, force=force)[name]
+        if isinstance(result, KstlibError):
+            raise result
+        return result
+
+    def stop_many(self, names: Sequence[str], *, timeout: float = 10.0,
+                  force: bool = False) -> dict[str, SessionStatus | KstlibError]:
+        """Stop several sessions of this server together, as :meth:`stop` does one: one
+        ``list-panes``, one ``send-keys`` call for all, one listing per poll, one
+        ``kill-session`` call for all."""
+        results: dict[str, SessionStatus | KstlibError] = {}
+        panes = self._sessions()
+        todo: dict[str, PaneInfo] = {}
+        for name in names:
+            pane = panes.get(name)
+            if pane is None:
+                results[name] = self.not_running(name)
+            else:
+                todo[name] = pane
+        if not todo:
+            return results
         deadline = time.monotonic() + max(0.0, timeout)
-        if pane.managed:
-            # a supervisor must not restart what is being stopped: stop is final
-            touch_private(self._file(name, "stop"))
-        last: PaneInfo | None = pane
-        if not pane.dead and not force:
+        for name, pane in todo.items():
+            if pane.managed:
+                # a supervisor must not restart what is being stopped: stop is final
+                touch_private(self._file(name, "stop"))
+        last: dict[str, PaneInfo | None] = {p.pane_id: p for p in todo.values()}
+        alive = [p for p in todo.values() if not p.dead]
+        if alive and not force:
             commands: list[Sequence[str]] = []
-            if pane.in_mode:  # a pane left in copy mode would swallow the C-c
-                commands.append(["send-keys", "-t", pane.pane_id, "-X", "cancel"])
-            commands.append(["send-keys", "-t", pane.pane_id, "C-c"])
-            result = self._call(*commands)
-            if result.exit_code != 0 and not not_found(result.stderr):
-                raise self._failure("send-keys", result, name)
-            last = self._wait_dead(pane.pane_id, timeout)
-        group = pane.pid
-        if last is not None and not last.dead and last.pid is not None and kill_group(last.pid):
-            last = self._wait_dead(last.pane_id, _KILL_WAIT)
-        if group is not None:
-            end_group(group, deadline=None if force else deadline)
-        self._kill_session(name)
-        wait_drained(self.log_path(name))
-        for suffix in ("env", "run", "stop", "overrides"):
-            self._file(name, suffix).unlink(missing_ok=True)
-        final = self._to_status(last or pane)
-        return final.with_changes(state=State.EXITED, pid=None,
-                                  exit_code=final.exit_code if (last or pane).dead else None)
+            for pane in alive:
+                if pane.in_mode:  # a pane left in copy mode would swallow the C-c
+                    commands.append(["send-keys", "-t", pane.pane_id, "-X", "cancel"])
+                commands.append(["send-keys", "-t", pane.pane_id, "C-c"])
+            if self._call(*commands).exit_code != 0:
+                # one pane gone in between ends tmux's command list: send to each on its own
+                for pane in alive:
+                    self._call_unless_gone(["send-keys", "-t", pane.pane_id, "C-c"])
+            last.update(self._wait_all_dead([p.pane_id for p in alive], timeout))
+        killed = [p for p in last.values() if p is not None and not p.dead and p.pid is not None
+                  and kill_group(p.pid)]
+        if killed:
+            last.update(self._wait_all_dead([p.pane_id for p in killed], _KILL_WAIT))
+        for pane in todo.values():
+            if pane.pid is not None:
+                end_group(pane.pid, deadline=None if force else deadline)
+        kills = [["kill-session", "-t", f"={name}"] for name in todo]
+        if self._call(*kills).exit_code != 0:
+            for name in todo:
+                self._kill_session(name)
+        for name, pane in todo.items():
+            wait_drained(self.log_path(name))
+            for suffix in ("env", "run", "stop", "overrides"):
+                self._file(name, suffix).unlink(missing_ok=True)
+            final_pane = last.get(pane.pane_id) or pane
+            final = self._to_status(final_pane)
+            results[name] = final.with_changes(
+                state=State.EXITED, pid=None,
+                exit_code=final.exit_code if final_pane.dead else None)
+        return results
 
-    def _kill_session(self, name: str) -> None:
-        """Remove session ``name``; already gone is fine."""
-        self._call_unless_gone(["kill-session", "-t", f"={name}"], name)
+    def _sessions(self) -> dict[str, PaneInfo]:
+        """The pane standing for each session of the server (one ``list-panes -a``)."""
+        result = self._call(["list-panes", "-a", "-F", PANE_FORMAT])
+        if result.exit_code != 0:
+            if no_server(result.stderr):
+                return {}
+            raise self._failure("list-panes", result)
+        return {name: self._complete(pane) for name, pane in
+                session_panes(parse_panes(result.stdout)).items()}
 
-    def _wait_dead(self, pane_id: str, timeout: float) -> PaneInfo | None:
-        """Poll the pane until its process is gone or ``timeout`` passes; its last reading.
+    def _wait_all_dead(self, pane_ids: Sequence[str],
+                       timeout: float) -> dict[str, PaneInfo | None]:
+        """Poll (one listing per round) until each pane's process is gone or ``timeout``
+        passes; the last reading of each (None: the pane itself vanished).
 
-        None means the pane itself vanished (remain-on-exit turned off by hand): gone as well.
         tmux marks a pane dead when its terminal closes, which can be a moment before it reaps
         the process and learns the exit status: a dead pane without a status is polled a little
         longer (at most ``_SETTLE`` seconds, for tmux versions that never tell a signal).
         """
-        seen: dict[str, Any] = {"pane": None, "settle": None}
+        seen: dict[str, PaneInfo | None] = {}
+        pending = set(pane_ids)
+        settle: dict[str, float] = {}
 
-        def gone() -> bool | None:
-            pane = seen["pane"] = self._pane(pane_id)
-            if pane is None or (pane.dead and pane.exit_code is not None):
-                return True
-            if pane.dead:
-                now = time.monotonic()
-                seen["settle"] = seen["settle"] or now + _SETTLE
-                if now >= seen["settle"]:
-                    return True
-            return None
+        def all_gone() -> bool | None:
+            result = self._call(["list-panes", "-a", "-F", PANE_FORMAT])
+            now_panes = {p.pane_id: p for p in parse_panes(result.stdout)} if (
+                result.exit_code == 0) else {}
+            now = time.monotonic()
+            for pane_id in list(pending):
+                found = now_panes.get(pane_id)
+                pane = self._complete(found) if found is not None else None
+                seen[pane_id] = pane
+                if pane is None or (pane.dead and pane.exit_code is not None):
+                    pending.discard(pane_id)
+                elif pane.dead:
+                    settle.setdefault(pane_id, now + _SETTLE)
+                    if now >= settle[pane_id]:
+                        pending.discard(pane_id)
+            return True if not pending else None
 
-        if wait_until(gone, timeout) is None and seen["settle"] is not None:
-            wait_until(gone, seen["settle"] - time.monotonic())
-        pane: PaneInfo | None = seen["pane"]
-        return pane
+        if wait_until(all_gone, timeout) is None and settle:
+            wait_until(all_gone, max(settle.values()) - time.monotonic())
+        return seen
+
+    def _kill_session(self, name: str) -> None:
+        """Remove session ``name``; already gone is fine."""
+        self._call_unless_gone(["kill-session", "-t", f"={name}"], name)
 
     # ----------------------------------------------------------------- logs, attach
 

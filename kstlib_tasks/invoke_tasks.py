@@ -106,7 +106,10 @@ class KTask(Task):  # type: ignore[type-arg]
         )
 
     def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
-        return [copy.deepcopy(a) for a in self.arguments]
+        # The prototypes themselves: invoke builds every task's context twice per run (`inv
+        # --list` included) and its parser deep-copies the contexts before parsing into them,
+        # so the prototypes are never written to.
+        return list(self.arguments)
 
     __eq__ = object.__eq__
     __hash__ = object.__hash__
@@ -253,8 +256,8 @@ _SESSION_DOCS = {
     "start": "Start {name} ({summary}).\n\nConfig values are the defaults; a flag overrides "
              "one for this start only.",
     "stop": "Stop {name} ({summary}) gracefully, killing it after --timeout seconds.",
-    "restart": "Restart {name} ({summary}): stop it if live, then start it (flags as for "
-               "start).",
+    "restart": "Restart {name} ({summary}).\n\nStop it if live, then start it; the flags are "
+               "those of start.",
     "status": "Show the state of {name} ({summary}).",
     "logs": "Print the last output of {name} ({summary}).",
     "attach": "Attach the terminal to {name} ({summary}).",
@@ -263,27 +266,34 @@ _SESSION_DOCS = {
 SUMMARY_WIDTH = 48
 
 
-def _doc(verb: str, spec: SessionSpec, source: str | None) -> str:
-    """First line short (``inv --list`` shows it), full command or image in the body."""
-    from . import backends
-    from .render import printable
+class _Docs:
+    """The help texts of one session's tasks: what they share is worked out once."""
 
-    summary = printable(backends.get(spec.backend).summary(spec))
-    short = summary if len(summary) <= SUMMARY_WIDTH else summary[: SUMMARY_WIDTH - 3] + "..."
-    doc = _SESSION_DOCS[verb].format(name=spec.name, summary=short)
-    if spec.description:
-        doc += f"\n\n{printable(spec.description)}"
-    extra = []
-    if spec.depends_on:
-        extra.append("Depends on: " + ", ".join(f"{e.name} ({e.condition})"
-                                                for e in spec.depends_on) + ".")
-    if spec.ready is not None:
-        extra.append(f"Ready when: {printable(spec.ready.describe())}.")
-    if spec.groups:
-        extra.append("Groups: " + ", ".join(spec.groups) + ".")
-    where = f" ({source})" if source else ""
-    body = f"{doc}\n\nConfigured{where}: {summary}."
-    return body + ("\n" + "\n".join(extra) if extra else "")
+    def __init__(self, spec: SessionSpec, source: str | None):
+        from . import backends
+        from .render import printable
+
+        self.name = spec.name
+        summary = printable(backends.get(spec.backend).summary(spec))
+        self.short = (summary if len(summary) <= SUMMARY_WIDTH
+                      else summary[: SUMMARY_WIDTH - 3] + "...")
+        lines = []
+        if spec.description:
+            lines.append(f"\n\n{printable(spec.description)}")
+        where = f" ({source})" if source else ""
+        lines.append(f"\n\nConfigured{where}: {summary}.")
+        if spec.depends_on:
+            lines.append("\nDepends on: " + ", ".join(f"{e.name} ({e.condition})"
+                                                     for e in spec.depends_on) + ".")
+        if spec.ready is not None:
+            lines.append(f"\nReady when: {printable(spec.ready.describe())}.")
+        if spec.groups:
+            lines.append("\nGroups: " + ", ".join(spec.groups) + ".")
+        self.tail = "".join(lines)
+
+    def doc(self, verb: str) -> str:
+        """First line short (``inv --list`` shows it), full command or image in the body."""
+        return _SESSION_DOCS[verb].format(name=self.name, summary=self.short) + self.tail
 
 
 def session_collection(source: ConfigSource, spec: SessionSpec) -> Collection:
@@ -292,11 +302,11 @@ def session_collection(source: ConfigSource, spec: SessionSpec) -> Collection:
 
     front = Front(source, FRONT)
     collection = SessionCollection(spec.name)
-    config = source.load()
+    docs = _Docs(spec, source.load().source(spec))
     for verb in table().values():
         if verb.per_session:
             collection.add_task(_task(front, verb, session=spec, prefix=spec.name,
-                                      doc=_doc(verb.name, spec, config.source(spec))))
+                                      doc=docs.doc(verb.name)))
     return collection
 
 

@@ -8,6 +8,7 @@ validated config does not depend on the folder it is looked at from (the cache r
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,12 +51,17 @@ class OpsConfig:
         object.__setattr__(self, "invalid", MappingProxyType(dict(self.invalid)))
         object.__setattr__(self, "settings", MappingProxyType(dict(self.settings)))
 
+    @functools.cached_property
+    def shown(self) -> str | None:
+        """The file as messages name it (computed once: help texts name it 350 times)."""
+        return display_path(self.path) if self.path is not None else None
+
     def located(self, problem: Problem) -> str:
         """``kstlib.conf.yml:12: session 'x': image: ...`` for one stored problem."""
         line, text = problem
-        if self.path is None:
+        if self.shown is None:
             return text
-        return f"{display_path(self.path)}:{line}: {text}"
+        return f"{self.shown}:{line}: {text}"
 
     def warning_lines(self) -> list[str]:
         return [self.located(p) for p in self.warnings]
@@ -74,9 +80,9 @@ class OpsConfig:
 
     def source(self, spec: SessionSpec) -> str | None:
         """``file:line`` of an entry, for help texts."""
-        if self.path is None or not spec.source:
+        if self.shown is None or not spec.source:
             return None
-        return f"{display_path(self.path)}:{spec.source}"
+        return f"{self.shown}:{spec.source}"
 
     def groups(self) -> dict[str, list[str]]:
         """group name -> its sessions, in config order."""

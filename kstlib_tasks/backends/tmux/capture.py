@@ -23,6 +23,7 @@ def command(log: Path, marker: Path) -> str:
     """The shell command ``pipe-pane`` runs for ``log``; it removes ``marker`` when done.
 
     The size bound is passed along because the tmux server's environment may predate it.
+    tmux runs it through ``sh -c``: ``exec`` leaves one shell, not two, per session.
     """
     argv = ["/bin/sh", str(SCRIPT), str(log), str(logstore.max_bytes()), str(marker)]
-    return shlex.join(argv)
+    return "exec " + shlex.join(argv)  # tmux runs it through sh -c: no second shell left

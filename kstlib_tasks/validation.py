@@ -202,7 +202,7 @@ def backend(value: Any) -> str:
         from .suggest import did_you_mean
 
         raise vol.Invalid(f"unknown backend {_show(text)} (expected "
-                          f"{', '.join(repr(n) for n in known)}){did_you_mean(text, known)}")
+                          f"{_words(tuple(repr(n) for n in known))}){did_you_mean(text, known)}")
     return text
 
 

@@ -46,6 +46,8 @@ def _private(folder: Path, create: bool) -> bool:
     """True when ``folder`` is a real folder of ours that nobody else may write."""
     try:
         if create:
+            # $XDG_CACHE_HOME (~/.cache) may not exist yet: made as any XDG folder is
+            folder.parent.parent.mkdir(parents=True, exist_ok=True)
             for part in (folder.parent, folder):
                 try:
                     os.mkdir(part, 0o700)

@@ -335,6 +335,7 @@ def _ops_settings(ops_node: yaml.MappingNode, shown: str,
     lines: dict[tuple, int] = {}
     clean: dict[str, Any] = {key: default for key, (_, default) in known.items()}
     clean.pop("sessions", None)
+    clean.pop("env_file", None)  # read into the env of each session, not a setting
     env_source = _EnvSource()
     for key_node, value_node in ops_node.value:
         key = getattr(key_node, "value", None)

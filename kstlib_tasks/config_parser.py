@@ -457,9 +457,13 @@ def _session(key_node: yaml.Node, value_node: yaml.Node, entry: _Entry) -> Sessi
     try:
         options = kind.options(own, entry.settings, entry.base_dir)
     except vol.Invalid as exc:
-        first = exc.errors[0] if isinstance(exc, vol.MultipleInvalid) else exc
-        raise _EntryError(_line_for(first.path, lines, line),
-                          validation.error_field(first.path), first.msg) from None
+        errors = exc.errors if isinstance(exc, vol.MultipleInvalid) else [exc]
+        found = [(_line_for(e.path, lines, line), validation.error_field(e.path), e.msg)
+                 for e in errors]
+        first_line, field_name, reason = found[0]
+        if len(found) > 1:  # every refused volume, as for schema problems
+            reason += f" (also invalid: {', '.join(f for _, f, _ in found[1:])})"
+        raise _EntryError(first_line, field_name, reason, found) from None
     command = clean.get("command", ())
     if "working_dir" in clean:
         workdir: str | None = validation.resolve_dir(clean["working_dir"], entry.base_dir)

@@ -277,7 +277,10 @@ def _graph_problems(sessions: dict[str, SessionSpec], invalid: dict[str, Problem
 
 def _printable(text: str) -> str:
     """A name as shown in a warning: control characters escaped, so it stays one line."""
-    return text if text.isprintable() else repr(text)[1:-1]
+    if text.isprintable() and not validation.INVISIBLE.intersection(text):
+        return text
+    return "".join(f"\\u{ord(c):04x}" if c in validation.INVISIBLE else c
+                   for c in repr(text)[1:-1])
 
 
 def _refuse_duplicate_keys(node: yaml.MappingNode, shown: str, prefix: str) -> None:

@@ -448,6 +448,131 @@ def test_env_limits_and_types() -> None:
     assert "expected a mapping of NAME: value, got a str" in message("env", "A=1")
 
 
+@pytest.mark.parametrize(
+    "key",
+    [
+        "PYTHONUSERBASE", "PYTHONWARNINGS", "PYTHONHOME", "PERLLIB", "PERL5LIB", "RUBYLIB",
+        "NODE_PATH", "GCONV_PATH", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "SHELLOPTS", "BASHOPTS",
+        "PROMPT_COMMAND", "PS4", "LD_AUDIT", "LD_BIND_NOW", "LD_DEBUG", "LD_FOO", "LD_",
+        "GIT_SSH", "GIT_SSH_COMMAND", "GIT_ASKPASS", "GIT_EXEC_PATH", "GIT_DIR", "GIT_PAGER",
+        "GIT_EDITOR", "GIT_EXTERNAL_DIFF", "GIT_PROXY_COMMAND", "GIT_TEMPLATE_DIR",
+        "GIT_CONFIG", "GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_0",
+        "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_PARAMETERS", "DYLD_ANYTHING",
+    ],
+)
+def test_env_more_forbidden_keys(key: str) -> None:
+    assert message("env", {key: "x"}) == (
+        f"session 'astro-prod': env.{key}: {key} is refused: it makes programs load foreign code"
+    )
+    assert "refused" in message("env", [f"{key}=x"])  # the --env form too
+
+
+@pytest.mark.parametrize("key", ["LDFLAGS", "OLD_LD_PRELOAD", "GIT_AUTHOR_NAME", "PYTHONUNBUFFERED",
+                                 "NODE_ENV", "PATH", "HOME", "LANG"])
+def test_env_keys_near_the_forbidden_ones_pass(key: str) -> None:
+    assert v.check("env", {key: "x"}) == {key: "x"}
+
+
+def test_env_value_and_total_size() -> None:
+    limit = 32 * 1024
+    assert v.check("env", {"BIG": "x" * limit})["BIG"] == "x" * limit
+    assert message("env", {"BIG": "x" * (limit + 1)}) == (
+        "session 'astro-prod': env.BIG: value longer than 32 KiB"
+    )
+    assert message("env", [f"BIG={'x' * (limit + 1)}"]) == (
+        "session 'astro-prod': env.BIG: value longer than 32 KiB"
+    )
+    # 4 values of 32 KiB are 128 KiB and some: refused as a whole, in one line
+    four = {f"K{i}": "x" * limit for i in range(4)}
+    assert message("env", four) == (
+        "session 'astro-prod': env: environment larger than 128 KiB in all (128 KiB)"
+    )
+    three = {f"K{i}": "x" * limit for i in range(3)}
+    assert v.check("env", three) == three
+
+
+# =========================================================================== description
+
+
+@pytest.mark.parametrize("text", ["A web server", "x" * 200, "Ünïcode — fine", "port 8080: api"])
+def test_description_accepted(text: str) -> None:
+    assert v.check("description", text) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("", "description is empty"),
+        ("x" * 201, "description longer than 200 characters"),
+        ("two\nlines", "description contains a newline"),
+        ("a\rb", "description contains a carriage return"),
+        ("a\tb", "description contains a control character U+0009"),
+        ("\x1b[31mred", "description contains a control character U+001B"),
+        ("a\u2028b", "description contains a control character U+2028"),
+        ("a\u202eb", "description contains a control character U+202E"),
+        ("a\u3164b", "description contains a blank filler character U+3164"),
+        (["a"], "expected a one-line description, got a list"),
+        (5, "expected a one-line description, got a int"),
+    ],
+)
+def test_description_refused(value: object, reason: str) -> None:
+    assert message("description", value) == f"session 'astro-prod': description: {reason}"
+
+
+# =========================================================================== blank fillers
+
+FILLERS = ["\u3164", "\u115f", "\u1160", "\uffa0", "\u2800", "\u17b4", "\u17b5"]
+
+
+@pytest.mark.parametrize("filler", FILLERS)
+@pytest.mark.parametrize(
+    ("field", "template"),
+    [
+        ("command", "echo a{}b"),
+        ("command", ["echo", "a{}b"]),
+        ("working_dir", "/srv/a{}b"),
+        ("volume", "/srv/a{}b:/b"),
+        ("description", "a{}b"),
+    ],
+)
+def test_blank_fillers_refused_where_invisible_characters_are(field: str, template: object,
+                                                              filler: str) -> None:
+    value = ([w.format(filler) for w in template] if isinstance(template, list)
+             else str(template).format(filler))
+    text = message(field, value)
+    assert f"blank filler character U+{ord(filler):04X}" in text
+    assert filler not in text  # the message never shows it raw
+    # the same place refuses the other invisible characters
+    other = ([w.replace(filler, "\u200b") for w in value] if isinstance(value, list)
+             else value.replace(filler, "\u200b"))
+    assert "U+200B" in message(field, other)
+
+
+@pytest.mark.parametrize("filler", FILLERS)
+@pytest.mark.parametrize("field", ["name", "image", "socket_name"])
+def test_blank_fillers_refused_in_names(field: str, filler: str) -> None:
+    text = message(field, f"a{filler}b")
+    assert f"\\u{ord(filler):04x}" in text and filler not in text
+    with pytest.raises(vol.Invalid):
+        v.env_key(f"A{filler}")
+    with pytest.raises(vol.Invalid):
+        v.group_name(f"g{filler}")
+
+
+@pytest.mark.parametrize("filler", FILLERS)
+def test_blank_fillers_in_env_values_are_data_like_other_invisibles(filler: str) -> None:
+    # env values are data (certificates, JSON...): no character but NUL is refused there,
+    # fillers no more than zero-width spaces
+    assert v.check("env", {"A": f"x{filler}y", "B": "x\u200by"}) == {
+        "A": f"x{filler}y", "B": "x\u200by"}
+
+
+@pytest.mark.parametrize("filler", FILLERS)
+def test_blank_fillers_refused_in_readiness_commands(filler: str) -> None:
+    with pytest.raises(vol.Invalid, match=f"blank filler character U[+]{ord(filler):04X}"):
+        v.ready({"exec": f"check{filler}"})
+
+
 # =========================================================================== small fields
 
 

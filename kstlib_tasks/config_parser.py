@@ -444,11 +444,12 @@ def _session(key_node: yaml.Node, value_node: yaml.Node, entry: _Entry) -> Sessi
     env = dict(entry.ops_env.values)
     files = list(clean.get("env_file", ()))
     if files:
+        # recorded before reading: the cache must see a missing or refused file appear or change
+        entry.files += [validation.resolve_dir(f, entry.base_dir) for f in files]
         try:
             source = _read_env_files(files, entry.base_dir)
         except ValueError as exc:
             raise _EntryError(lines.get(("env_file",), line), "env_file", str(exc)) from None
-        entry.files += source.files
         env.update(source.values)
     env.update(clean.get("env", {}))
     try:

@@ -214,6 +214,19 @@ def test_edited_env_file_is_a_miss(project: Path, monkeypatch) -> None:
     assert "env file not found" in gone.located(gone.invalid["astro-dev"])
 
 
+def test_env_file_missing_or_refused_then_fixed_is_a_miss(project: Path, monkeypatch) -> None:
+    calls = _count_parses(monkeypatch)
+    env = project.parent / "app.env"
+    env.unlink()
+    first = load_config(warn=False)
+    assert "astro-dev" in first.invalid
+    env.write_text("LD_PRELOAD=/x.so\n")
+    assert "LD_PRELOAD" in first.located(load_config(warn=False).invalid["astro-dev"])
+    env.write_text("SECRET=back\n")
+    assert load_config(warn=False).sessions["astro-dev"].env["SECRET"] == "back"
+    assert len(calls) == 3
+
+
 def test_hand_edited_entry_fails_the_signature(project: Path, monkeypatch) -> None:
     calls = _count_parses(monkeypatch)
     load_config(warn=False)

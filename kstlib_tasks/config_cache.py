@@ -47,7 +47,8 @@ def _private(folder: Path, create: bool) -> bool:
     """True when ``folder`` is a real folder of ours that nobody else may write."""
     try:
         if create:
-            folder.parent.parent.mkdir(parents=True, exist_ok=True)  # the XDG folder itself
+            # $XDG_CACHE_HOME (~/.cache) may not exist yet: made as any XDG folder is
+            folder.parent.parent.mkdir(parents=True, exist_ok=True)
             for part in (folder.parent, folder):
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(part, 0o700)

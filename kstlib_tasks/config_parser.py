@@ -279,7 +279,10 @@ def _graph_problems(sessions: dict[str, SessionSpec], invalid: dict[str, Problem
 
 def _printable(text: str) -> str:
     """A name as shown in a warning: control characters escaped, so it stays one line."""
-    return text if text.isprintable() else repr(text)[1:-1]
+    if text.isprintable() and not validation.INVISIBLE.intersection(text):
+        return text
+    return "".join(f"\\u{ord(c):04x}" if c in validation.INVISIBLE else c
+                   for c in repr(text)[1:-1])
 
 
 def _refuse_duplicate_keys(node: yaml.MappingNode, shown: str, prefix: str) -> None:
@@ -337,6 +340,7 @@ def _ops_settings(ops_node: yaml.MappingNode, shown: str,
     lines: dict[YamlPath, int] = {}
     clean: dict[str, Any] = {key: default for key, (_, default) in known.items()}
     clean.pop("sessions", None)
+    clean.pop("env_file", None)  # read into the env of each session, not a setting
     env_source = _EnvSource()
     for key_node, value_node in ops_node.value:
         key = getattr(key_node, "value", None)
@@ -442,11 +446,12 @@ def _session(key_node: yaml.Node, value_node: yaml.Node, entry: _Entry) -> Sessi
     env = dict(entry.ops_env.values)
     files = list(clean.get("env_file", ()))
     if files:
+        # recorded before reading: the cache must see a missing or refused file appear or change
+        entry.files += [validation.resolve_dir(f, entry.base_dir) for f in files]
         try:
             source = _read_env_files(files, entry.base_dir)
         except ValueError as exc:
             raise _EntryError(lines.get(("env_file",), line), "env_file", str(exc)) from None
-        entry.files += source.files
         env.update(source.values)
     env.update(clean.get("env", {}))
     try:
@@ -458,9 +463,13 @@ def _session(key_node: yaml.Node, value_node: yaml.Node, entry: _Entry) -> Sessi
     try:
         options = kind.options(own, entry.settings, entry.base_dir)
     except vol.Invalid as exc:
-        first = exc.errors[0] if isinstance(exc, vol.MultipleInvalid) else exc
-        raise _EntryError(_line_for(first.path, lines, line),
-                          validation.error_field(first.path), first.msg) from None
+        errors = exc.errors if isinstance(exc, vol.MultipleInvalid) else [exc]
+        found = [(_line_for(e.path, lines, line), validation.error_field(e.path), e.msg)
+                 for e in errors]
+        first_line, field_name, reason = found[0]
+        if len(found) > 1:  # every refused volume, as for schema problems
+            reason += f" (also invalid: {', '.join(f for _, f, _ in found[1:])})"
+        raise _EntryError(first_line, field_name, reason, found) from None
     command = clean.get("command", ())
     if "working_dir" in clean:
         workdir: str | None = validation.resolve_dir(clean["working_dir"], entry.base_dir)

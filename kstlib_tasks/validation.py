@@ -131,7 +131,7 @@ PORT_NUMBER_RE = re.compile(r"[0-9]{1,5}", re.ASCII)
 
 def _show(value: Any, limit: int = 60) -> str:
     """A value as it appears in a message: repr-quoted, control characters visible, bounded."""
-    text = repr(value)
+    text = "".join(f"\\u{ord(c):04x}" if c in INVISIBLE else c for c in repr(value))
     return text if len(text) <= limit else text[: limit - 4] + "...'"
 
 
@@ -159,7 +159,7 @@ def _odd_character(text: str, *, allow_tab: bool = True) -> str | None:
         if ch == "\t" and allow_tab:
             continue
         if ch in INVISIBLE:
-            return f"invisible character U+{ord(ch):04X}"
+            return f"blank filler character U+{ord(ch):04X}"
         category = unicodedata.category(ch)
         if category in ("Cc", "Cf", "Zl", "Zp"):
             names = {"\x00": "NUL", "\n": "newline", "\r": "carriage return"}
@@ -202,7 +202,7 @@ def backend(value: Any) -> str:
         from .suggest import did_you_mean
 
         raise vol.Invalid(f"unknown backend {_show(text)} (expected "
-                          f"{', '.join(repr(n) for n in known)}){did_you_mean(text, known)}")
+                          f"{_words(tuple(repr(n) for n in known))}){did_you_mean(text, known)}")
     return text
 
 

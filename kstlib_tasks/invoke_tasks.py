@@ -296,13 +296,14 @@ class _Docs:
         return _SESSION_DOCS[verb].format(name=self.name, summary=self.short) + self.tail
 
 
-def session_collection(source: ConfigSource, spec: SessionSpec) -> Collection:
+def session_collection(source: ConfigSource, spec: SessionSpec,
+                       shown: str | None = None) -> Collection:
     """``<name>.start`` and friends for one configured session, flags mirroring the CLI."""
     from .verbs import table
 
     front = Front(source, FRONT)
     collection = SessionCollection(spec.name)
-    docs = _Docs(spec, source.load().source(spec))
+    docs = _Docs(spec, source.load().source(spec, shown))
     for verb in table().values():
         if verb.per_session:
             collection.add_task(_task(front, verb, session=spec, prefix=spec.name,
@@ -348,10 +349,11 @@ def namespace(config: str | os.PathLike[str] | None = None, *,
         print(printable(exc.line(FRONT)), file=sys.stderr)
         source.error_reported = True
         return ns
+    shown = loaded.shown  # worked out once for the help texts of every session
     for name, spec in loaded.sessions.items():
         if name == "ops":
             print("warning: session 'ops' gets no invoke tasks of its own (the name is taken by "
                   "the generic verbs): use 'inv ops.start ops'", file=sys.stderr)
             continue
-        ns.add_collection(session_collection(source, spec))
+        ns.add_collection(session_collection(source, spec, shown))
     return ns

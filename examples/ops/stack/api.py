@@ -15,7 +15,7 @@ STATE = Path(os.environ.get("STACK_STATE", "stack-state.txt"))
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         if self.path == "/health":
             ok = STATE.exists()
             body = (b"ok\n" if ok else b"no schema\n")

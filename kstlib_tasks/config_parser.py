@@ -428,20 +428,12 @@ def _session(key_node: yaml.Node, value_node: yaml.Node, entry: _Entry) -> Sessi
     except vol.Invalid as exc:
         raise _EntryError(lines.get(("backend",), line), "backend", exc.msg) from None
     kind = backends.get(backend_name)
+    # Every stage runs on what the earlier ones accepted, so that an entry's problems are all
+    # found at once (`check` lists them all; the warning names the first and the others' fields)
     problems = [(line_, validation.error_field(p) or "entry", m) for p, line_, m in yaml_errors]
-    clean: dict[str, Any] = {}
-    try:
-        clean = validation.session_schema(backend_name)(raw)
-    except vol.MultipleInvalid as exc:
-        problems += _schema_problems(exc, lines, line, yaml_errors, backend_name)
-    if not problems:
-        problems += _semantic_problems(clean, lines, line)
-    if problems:
-        problems.sort(key=lambda item: item[0])
-        first_line, field_name, reason = problems[0]
-        if len(problems) > 1:
-            reason += f" (also invalid: {', '.join(f for _, f, _ in problems[1:])})"
-        raise _EntryError(first_line, field_name, reason, problems)
+    clean = _clean_keys(raw, kind.session_keys(), lines, line, yaml_errors, backend_name,
+                        problems)
+    problems += _semantic_problems(clean, lines, line)
 
     env = dict(entry.ops_env.values)
     files = list(clean.get("env_file", ()))
@@ -449,27 +441,26 @@ def _session(key_node: yaml.Node, value_node: yaml.Node, entry: _Entry) -> Sessi
         # recorded before reading: the cache must see a missing or refused file appear or change
         entry.files += [validation.resolve_dir(f, entry.base_dir) for f in files]
         try:
-            source = _read_env_files(files, entry.base_dir)
+            env.update(_read_env_files(files, entry.base_dir).values)
         except ValueError as exc:
-            raise _EntryError(lines.get(("env_file",), line), "env_file", str(exc)) from None
-        env.update(source.values)
+            problems.append((lines.get(("env_file",), line), "env_file", str(exc)))
     env.update(clean.get("env", {}))
     try:
         validation.env_size(env)
     except vol.Invalid as exc:
-        raise _EntryError(lines.get(("env",), line), "env", exc.msg) from None
+        field = "env" if "env" in raw or not files else "env_file"
+        problems.append((lines.get((field,), line), field, exc.msg))
 
     own = {k: v for k, v in clean.items() if k not in validation.COMMON_KEYS}
+    problems += [(_line_for(path, lines, line), validation.error_field(path), reason)
+                 for path, reason in kind.option_problems(own, entry.base_dir)]
+    options = None
     try:
         options = kind.options(own, entry.settings, entry.base_dir)
     except vol.Invalid as exc:
         errors = exc.errors if isinstance(exc, vol.MultipleInvalid) else [exc]
-        found = [(_line_for(e.path, lines, line), validation.error_field(e.path), e.msg)
-                 for e in errors]
-        first_line, field_name, reason = found[0]
-        if len(found) > 1:  # every refused volume, as for schema problems
-            reason += f" (also invalid: {', '.join(f for _, f, _ in found[1:])})"
-        raise _EntryError(first_line, field_name, reason, found) from None
+        problems += [(_line_for(e.path, lines, line), validation.error_field(e.path), e.msg)
+                     for e in errors]
     command = clean.get("command", ())
     if "working_dir" in clean:
         workdir: str | None = validation.resolve_dir(clean["working_dir"], entry.base_dir)
@@ -488,31 +479,48 @@ def _session(key_node: yaml.Node, value_node: yaml.Node, entry: _Entry) -> Sessi
         groups=clean.get("groups", ()),
         restart=clean.get("restart", "no"),
         max_restarts=clean.get("max_restarts", 5),
-        options=options,
+        options=options or kind.options_class(),
         env_files=tuple(entry.ops_env.files) + tuple(
             validation.resolve_dir(f, entry.base_dir) for f in files),
     )
-    try:
-        kind.complete(spec)
-    except ValidationError as exc:
-        raise _EntryError(line, exc.field, exc.reason) from None
+    problems.sort(key=lambda item: item[0])
+    if options is not None:
+        try:
+            kind.complete(spec)
+        except ValidationError as exc:
+            # a missing key comes after the values written wrong; a refused one says it already
+            if not any(field == exc.field for _, field, _ in problems):
+                problems.append((line, exc.field, exc.reason))
+    if problems:
+        first_line, field_name, reason = problems[0]
+        if len(problems) > 1:
+            reason += f" (also invalid: {', '.join(f for _, f, _ in problems[1:])})"
+        raise _EntryError(first_line, field_name, reason, problems)
     return spec
 
 
-def _schema_problems(exc: vol.MultipleInvalid, lines: dict[YamlPath, int], line: int,
-                     yaml_errors: list[YamlError],
-                     backend_name: str) -> list[tuple[int, str, str]]:
-    found = []
-    for error in exc.errors:
-        path = tuple(error.path)
-        if any(path[: len(p)] == p for p, _, _ in yaml_errors):
+def _clean_keys(raw: dict[str, Any], own_keys: Any, lines: dict[YamlPath, int], line: int,
+                yaml_errors: list[YamlError], backend_name: str,
+                problems: list[tuple[int, str, str]]) -> dict[str, Any]:
+    """Each key through its validator, one by one: the values accepted, the problems added."""
+    validators = {**validation.COMMON_KEYS, **own_keys}
+    clean: dict[str, Any] = {}
+    for key, value in raw.items():
+        if any(p[:1] == (key,) for p, _, _ in yaml_errors):
             continue  # already explained by the YAML-level problem
-        found.append((
-            _line_for(error.path, lines, line),
-            validation.error_field(error.path),
-            validation.invalid_reason(error, backend_name),
-        ))
-    return found
+        if key not in validators:
+            problems.append((lines.get((key,), line), validation.error_field([key]),
+                             validation.unknown_key(str(key), backend_name)))
+            continue
+        try:
+            clean[key] = validators[key](value)
+        except vol.Invalid as exc:
+            errors = exc.errors if isinstance(exc, vol.MultipleInvalid) else [exc]
+            for error in errors:
+                path = [key, *error.path]
+                problems.append((_line_for(path, lines, line), validation.error_field(path),
+                                 validation.invalid_reason(error, backend_name)))
+    return clean
 
 
 def _semantic_problems(clean: dict[str, Any], lines: dict[YamlPath, int],

@@ -74,6 +74,10 @@ FORBIDDEN_ENV_KEYS = frozenset(
         "BASHOPTS",
         "PROMPT_COMMAND",
         "PS4",
+        "PYTHONBREAKPOINT",  # names the callable breakpoint() runs
+        "PERL5DB",  # code run by perl -d
+        "LESSOPEN",  # a command less runs on every file it opens
+        "LESSCLOSE",
         # git runs programs and hooks named by these
         "GIT_DIR",
         "GIT_EXEC_PATH",
@@ -954,15 +958,17 @@ def mount_problem(text: str, *, base_dir: Path | None,
     host, _, rest = text.partition(":")
     options = rest.partition(":")[2].split(",") if ":" in rest else []
     path = host_path(host, base_dir)
-    if path is None:
-        return None
-    real = os.path.realpath(path)
+    real = os.path.realpath(path) if path is not None else None
     real_allowed = [os.path.realpath(os.path.expanduser(a)) for a in allowed]
-    if any(_inside(real, a) for a in real_allowed):
+    if real is not None and any(_inside(real, a) for a in real_allowed):
         return None
     for option in options:
-        if option in RISKY_VOLUME_OPTIONS:
-            return f"option {option!r} {RISKY_VOLUME_OPTIONS[option]} ({OPT_IN})"
+        # on a named volume U only chowns the engine's own folder; dev and suid stay risky
+        if option in RISKY_VOLUME_OPTIONS and (real is not None or option != "U"):
+            where = OPT_IN if real is not None else "not allowed on a named volume"
+            return f"option {option!r} {RISKY_VOLUME_OPTIONS[option]} ({where})"
+    if path is None or real is None:
+        return None
     relative = not os.path.isabs(os.path.expanduser(host))
     if relative and base_dir is not None:
         base = os.path.realpath(base_dir)

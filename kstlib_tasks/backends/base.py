@@ -89,6 +89,12 @@ class BackendType(ABC):
         """The options object of one entry from its validated backend keys."""
         return self.options_class()
 
+    def option_problems(self, clean: Mapping[str, Any],
+                        base_dir: Path) -> list[tuple[list[Any], str]]:
+        """(path, reason) of each validated value this backend's policy refuses (the mount
+        policy of containers): reported with the entry's other problems."""
+        return []
+
     def options_from_dict(self, data: Mapping[str, Any]) -> Options:
         """Rebuild options stored by :meth:`Options.as_dict` (the config cache)."""
         kinds = {f.name: f.type for f in fields(self.options_class)}

@@ -83,6 +83,13 @@ def apply(spec: SessionSpec, config: OpsConfig, flags: Mapping[str, Any], *,
             validation.check("working_dir", values["workdir"], session=name), base)
     updated = spec.with_changes(**changes) if changes else spec
     kind = backends.get(updated.backend)
+    own = {flag.dest for flag in kind.flags()}
+    for other in backends.every():
+        for flag in other.flags():
+            if flag.dest in values and flag.dest not in own and flag.dest not in COMMON:
+                raise ValidationError(
+                    flag.name, f"applies to {other.name} sessions, and this one runs on "
+                    f"{kind.name} (add --backend {other.name} to run it there)", session=name)
     options = kind.override(updated.options, values, session=name, base_dir=base)
     if options is not updated.options:
         updated = updated.with_changes(options=options)

@@ -873,8 +873,6 @@ def test_located_names_the_file_only_when_there_is_one(tmp_path: Path, monkeypat
     assert config.warning_lines() == [f"{tmp_path}/p/{NAME}:3: w"]  # never ../p/...
 
 
-@pytest.mark.xfail(strict=True, reason="checks are staged: a schema problem hides the rules "
-                   "checked after it (restart_rule, $VAR syntax, env files, mounts, image)")
 def test_problems_lists_the_later_stages_too(tmp_path: Path, monkeypatch) -> None:
     result = load(
         tmp_path,

@@ -300,7 +300,7 @@ def test_whole_env_too_large_is_one_line(tmp_path: Path, monkeypatch) -> None:
         h2__env="".join(f"L{i}={part}\n" for i in range(2)))
     assert list(result.sessions) == ["fine"]
     assert result.warning_lines() == [
-        "kstlib.conf.yml:3: session 'huge': env: environment larger than 128 KiB in all "
+        "kstlib.conf.yml:5: session 'huge': env_file: environment larger than 128 KiB in all "
         "(146 KiB)",
         "kstlib.conf.yml:9: session 'inline': env: environment larger than 128 KiB in all "
         "(146 KiB)",

@@ -98,18 +98,18 @@ class ContainerType(BackendType):
 
         return {"container_runtime": (validation.runtime, None)}
 
+    def option_problems(self, clean: Mapping[str, Any],
+                        base_dir: Path) -> list[tuple[list[Any], str]]:
+        allowed = tuple(clean.get("allow_host_mounts", ()))
+        return [(["volumes", index], problem) for index, problem in
+                mount_problems(list(clean.get("volumes", ())), base_dir, allowed)]
+
     def options(self, clean: Mapping[str, Any], settings: Mapping[str, Any],
                 base_dir: Path) -> Options:
-        import voluptuous as vol
-
         from ... import validation
 
         raw_volumes = list(clean.get("volumes", ()))
         allowed = tuple(clean.get("allow_host_mounts", ()))
-        errors = [vol.Invalid(problem, path=["volumes", index])
-                  for index, problem in mount_problems(raw_volumes, base_dir, allowed)]
-        if errors:
-            raise vol.MultipleInvalid(errors)
         return ContainerOptions(
             image_ref=clean.get("image"),
             volumes=tuple(validation.resolve_volume(v, base_dir) for v in raw_volumes),

@@ -466,11 +466,18 @@ class ContainerBackend(Backend):
         """Every line the container printed, from its log file when readable, else ``logs``."""
         lines = _log_file_lines(item, logstore.max_bytes())
         if lines is not None:
-            yield from lines
+            try:
+                yield from lines
+            except OSError as exc:  # reading, not writing: the output is still in there
+                raise OutputNotRead(
+                    f"could not read the output of '{container_name(item)}' from "
+                    f"{exc.filename or 'its log file'}: {exc.strerror or exc}; the container "
+                    "is stopped but kept: run stop again", session=container_name(item)) from None
             return
-        yield from self._streamed_logs(container_id(item) or container_name(item))
+        yield from self._streamed_logs(container_id(item) or container_name(item),
+                                       container_name(item) or None)
 
-    def _streamed_logs(self, ref: str) -> Iterator[str]:
+    def _streamed_logs(self, ref: str, session: str | None = None) -> Iterator[str]:
         """``logs --timestamps`` written to private temporary files, then merged by time:
         never the whole output in memory."""
         folder = logstore.private_dir(logstore.state_dir() / "tmp")
@@ -486,12 +493,12 @@ class ContainerBackend(Backend):
                 except (OSError, subprocess.TimeoutExpired) as exc:
                     raise OutputNotRead(
                         f"could not read the output of '{ref}': {exc}; the container is "
-                        "stopped but kept: run stop again") from None
+                        "stopped but kept: run stop again", session=session) from None
             if done.returncode != 0:
                 message = first_line(err_path.read_text(errors="replace"))
                 raise OutputNotRead(
                     f"{self.scope} logs of '{ref}' failed: {message or done.returncode}; the "
-                    "container is stopped but kept: run stop again")
+                    "container is stopped but kept: run stop again", session=session)
             with open(out_path, errors="replace") as out, open(err_path, errors="replace") as err:
                 merged = heapq.merge(timestamped(line.rstrip("\n") for line in out),
                                      timestamped(line.rstrip("\n") for line in err),

@@ -264,12 +264,17 @@ class TmuxBackend(Backend):
             # its output can land in the new run's log.
             self._kill_session(name)
             wait_drained(log)
-        logstore.prepare(log)
-        for suffix in ("run", "stop"):
-            self._file(name, suffix).unlink(missing_ok=True)
         env_file = self._file(name, "env")
-        write_private(env_file, env_file_text(dict(launch.env)))
-        write_private(self._file(name, "overrides"), json.dumps(dict(launch.overrides)))
+        try:
+            logstore.prepare(log)
+            for suffix in ("run", "stop"):
+                self._file(name, suffix).unlink(missing_ok=True)
+            write_private(env_file, env_file_text(dict(launch.env)))
+            write_private(self._file(name, "overrides"), json.dumps(dict(launch.overrides)))
+        except OSError as exc:  # a symlink planted there, a foreign folder, a full disk
+            raise BackendError(
+                f"cannot write the state files of '{name}': {exc.strerror or exc} "
+                f"({exc.filename})", session=name) from None
         marker = new_pipe_marker(log)
 
         pane_program = supervise.argv(

@@ -195,8 +195,6 @@ def test_a_window_opened_later_does_not_change_the_status(
     assert started.pid is not None and not alive(started.pid)
 
 
-@pytest.mark.xfail(strict=True, reason="capture.command is the interim plain `cat >>` copier "
-                   "(no rotation) until shell/capture.sh lands")
 def test_the_log_of_a_chatty_session_stays_bounded(
     backend: TmuxBackend, unique_name: Names, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

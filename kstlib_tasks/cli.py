@@ -167,9 +167,11 @@ def parse_verb(verb: Verb, tokens: list[str]) -> dict[str, Any]:
         if token == "--":
             only_names = True
             continue
-        option, eq, inline = token.partition("=")
-        if not eq and not option.startswith("--") and len(option) > 2:
-            option, inline, eq = option[:2], option[2:], "="  # -n5
+        if token.startswith("--"):
+            option, eq, inline = token.partition("=")
+        else:  # -n5, -n=5, -eK=V: the value is attached to the short option
+            option, inline = token[:2], token[2:].removeprefix("=")
+            eq = "=" if len(token) > 2 else ""
         flag = by_name.get(option)
         if flag is None:
             raise UsageError(f"unknown option {token!r} ({_see(verb.name)})")

@@ -174,7 +174,11 @@ def parse_verb(verb: Verb, tokens: list[str]) -> dict[str, Any]:
             eq = "=" if len(token) > 2 else ""
         flag = by_name.get(option)
         if flag is None:
-            raise UsageError(f"unknown option {token!r} ({_see(verb.name)})")
+            from .suggest import did_you_mean
+
+            close = did_you_mean(option, [n for n in by_name if n.startswith("--")]) \
+                if option.startswith("--") else ""
+            raise UsageError(f"unknown option {token!r}{close} ({_see(verb.name)})")
         if flag.kind is bool:
             if eq:
                 raise UsageError(f"option --{flag.name} takes no value ({_see(verb.name)})")

@@ -124,6 +124,8 @@ def parse(argv: list[str]) -> Parsed:
             raise UsageError(f"unknown option {options[0]!r} ({_see(None)})")
         return parsed
     if words[0] != "ops":
+        if tokens[0].startswith("-"):  # `-f my.yml ops list`: the option is what is wrong
+            raise UsageError(f"unknown option {tokens[0]!r} ({_see(None)})")
         from .suggest import did_you_mean
 
         raise UsageError(f"unknown command {words[0]!r}{did_you_mean(words[0], ['ops'])} "

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NoReturn
 
 from kstlib_tasks import backends, logstore
@@ -275,6 +276,20 @@ class FakeWorld:
         """(backend, scope, name) -> state of everything live."""
         return {(b, s, n): session.state for (b, s), fake in self.places.items()
                 for n, session in fake.sessions.items()}
+
+
+def stand_in_programs(folder: Path, *names: str) -> str:
+    """``folder`` holding programs ``names`` that do nothing, as a PATH value.
+
+    Runtime detection looks at PATH (podman, else docker): a test that needs one, both or
+    neither "installed" sets PATH to this (and only this), whatever the machine has.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        program = folder / name
+        program.write_text("#!/bin/sh\nexit 1\n")
+        program.chmod(0o755)
+    return str(folder)
 
 
 def _same_scope(backend: str, a: str | None, b: str | None) -> bool:

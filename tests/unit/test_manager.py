@@ -26,7 +26,7 @@ from kstlib_tasks.errors import (
 from kstlib_tasks.manager import SessionManager
 from kstlib_tasks.models import SessionSpec, State
 from kstlib_tasks.opsconfig import OpsConfig
-from tests.fakes import Attached, FakeBackend, FakeWorld
+from tests.fakes import Attached, FakeBackend, FakeWorld, stand_in_programs
 
 SPECS = {
     "astro-dev": SessionSpec("astro-dev", "tmux", ("python", "-m", "astro.bot"),
@@ -38,34 +38,21 @@ SPECS = {
 }
 
 
-def runtimes(folder: Path, *names: str) -> None:
-    """Put stand-ins of the container runtimes ``names`` (and nothing else) in PATH."""
-    folder.mkdir(exist_ok=True)
-    for name in names:
-        path = folder / name
-        path.write_text("#!/bin/sh\nexit 1\n")
-        path.chmod(0o755)
-
-
 @pytest.fixture(autouse=True)
 def path_with_both_runtimes(tmp_path: Path) -> Iterator[Path]:
     """Runtime detection looks at PATH: podman and docker 'installed', nothing else.
 
     Restored by this fixture itself (not monkeypatch), before conftest's clean-up runs tmux.
     """
-    folder = tmp_path / "bin"
-    runtimes(folder, "podman", "docker")
     old = os.environ["PATH"]
-    os.environ["PATH"] = str(folder)
-    yield folder
+    os.environ["PATH"] = stand_in_programs(tmp_path / "bin", "podman", "docker")
+    yield tmp_path / "bin"
     os.environ["PATH"] = old
 
 
 def no_runtime(tmp_path: Path) -> None:
     """Neither podman nor docker in PATH (restored by the fixture above)."""
-    empty = tmp_path / "empty"
-    runtimes(empty)
-    os.environ["PATH"] = str(empty)
+    os.environ["PATH"] = stand_in_programs(tmp_path / "empty")
 
 
 @pytest.fixture

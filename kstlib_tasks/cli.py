@@ -174,13 +174,14 @@ def parse_verb(verb: Verb, tokens: list[str]) -> dict[str, Any]:
         else:  # -n5, -n=5, -eK=V: the value is attached to the short option
             option, inline = token[:2], token[2:].removeprefix("=")
             eq = "=" if len(token) > 2 else ""
-        flag = by_name.get(option)
-        if flag is None:
+        found = by_name.get(option)
+        if found is None:
             from .suggest import did_you_mean
 
             close = did_you_mean(option, [n for n in by_name if n.startswith("--")]) \
                 if option.startswith("--") else ""
             raise UsageError(f"unknown option {token!r}{close} ({_see(verb.name)})")
+        flag = found
         if flag.kind is bool:
             if eq:
                 raise UsageError(f"option --{flag.name} takes no value ({_see(verb.name)})")

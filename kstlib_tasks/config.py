@@ -35,6 +35,7 @@ def find_config(
             raise ConfigError(
                 f"config file '{named}'{source} does not exist", hint="check the path"
             )
+        trust.check(path)  # as named: a symlink is judged at its own folder too
         return path.resolve()
     start = (cwd or Path.cwd()).resolve()
     for folder in (start, *start.parents):

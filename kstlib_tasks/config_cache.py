@@ -18,6 +18,7 @@ read or write one is never an error.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -46,19 +47,17 @@ def _private(folder: Path, create: bool) -> bool:
     """True when ``folder`` is a real folder of ours that nobody else may write."""
     try:
         if create:
+            # $XDG_CACHE_HOME (~/.cache) may not exist yet: made as any XDG folder is
+            folder.parent.parent.mkdir(parents=True, exist_ok=True)
             for part in (folder.parent, folder):
-                try:
+                with contextlib.suppress(FileExistsError):
                     os.mkdir(part, 0o700)
-                except FileExistsError:
-                    pass
         info = os.lstat(folder)
     except OSError:
         return False
     if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
         return False
-    if info.st_uid != os.getuid() or info.st_mode & 0o022:
-        return False
-    return True
+    return info.st_uid == os.getuid() and not info.st_mode & 0o022
 
 
 def _secret(create: bool) -> bytes | None:

@@ -22,6 +22,8 @@ from .models import SessionSpec
 from .opsconfig import OpsConfig, Problem, display_path
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+YamlPath = tuple[Any, ...]  # keys and indexes from the entry's root to a value
+YamlError = tuple[YamlPath, int, str]  # (path, line, message) of a YAML-level problem
 _TAG = "tag:yaml.org,2002:"
 _YAML11_BOOLEANS = {"yes", "no", "on", "off", "y", "n"}
 # Keys whose unquoted `no` YAML 1.1 reads as false, and where that false is what was meant.
@@ -74,7 +76,7 @@ def _scalar(node: yaml.ScalarNode) -> Any:
 
 
 def _to_python(
-    node: yaml.Node, path: tuple, lines: dict[tuple, int], errors: list[tuple[tuple, int, str]]
+    node: yaml.Node, path: YamlPath, lines: dict[YamlPath, int], errors: list[YamlError]
 ) -> Any:
     """Build plain Python values, recording the line of every value under its path.
 
@@ -102,7 +104,7 @@ def _to_python(
 
 
 def _mapping(
-    node: yaml.MappingNode, path: tuple, lines: dict[tuple, int], errors: list
+    node: yaml.MappingNode, path: YamlPath, lines: dict[YamlPath, int], errors: list[YamlError]
 ) -> dict[Any, Any]:
     result: dict[Any, Any] = {}
     first_line: dict[Any, int] = {}
@@ -277,7 +279,10 @@ def _graph_problems(sessions: dict[str, SessionSpec], invalid: dict[str, Problem
 
 def _printable(text: str) -> str:
     """A name as shown in a warning: control characters escaped, so it stays one line."""
-    return text if text.isprintable() else repr(text)[1:-1]
+    if text.isprintable() and not validation.INVISIBLE.intersection(text):
+        return text
+    return "".join(f"\\u{ord(c):04x}" if c in validation.INVISIBLE else c
+                   for c in repr(text)[1:-1])
 
 
 def _refuse_duplicate_keys(node: yaml.MappingNode, shown: str, prefix: str) -> None:
@@ -332,9 +337,10 @@ def _ops_settings(ops_node: yaml.MappingNode, shown: str,
                   base_dir: Path) -> tuple[dict[str, Any], _EnvSource]:
     """The ``ops:`` keys but ``sessions``, validated; a bad one makes the file unusable."""
     known = validation.ops_keys()
-    lines: dict[tuple, int] = {}
+    lines: dict[YamlPath, int] = {}
     clean: dict[str, Any] = {key: default for key, (_, default) in known.items()}
     clean.pop("sessions", None)
+    clean.pop("env_file", None)  # read into the env of each session, not a setting
     env_source = _EnvSource()
     for key_node, value_node in ops_node.value:
         key = getattr(key_node, "value", None)
@@ -345,7 +351,7 @@ def _ops_settings(ops_node: yaml.MappingNode, shown: str,
                     "name: session"
                 )
             continue
-        errors: list[tuple[tuple, int, str]] = []
+        errors: list[YamlError] = []
         value = _to_python(value_node, (key,), lines, errors)
         if errors:
             err_path, err_line, message = errors[0]
@@ -404,8 +410,8 @@ def _session(key_node: yaml.Node, value_node: yaml.Node, entry: _Entry) -> Sessi
         name = validation.session_name(key)
     except vol.Invalid as exc:
         raise _EntryError(line, "name", exc.msg) from None
-    lines: dict[tuple, int] = {}
-    yaml_errors: list[tuple[tuple, int, str]] = []
+    lines: dict[YamlPath, int] = {}
+    yaml_errors: list[YamlError] = []
     raw = _to_python(value_node, (), lines, yaml_errors)
     if raw is None and not yaml_errors:
         raw = {}
@@ -440,11 +446,12 @@ def _session(key_node: yaml.Node, value_node: yaml.Node, entry: _Entry) -> Sessi
     env = dict(entry.ops_env.values)
     files = list(clean.get("env_file", ()))
     if files:
+        # recorded before reading: the cache must see a missing or refused file appear or change
+        entry.files += [validation.resolve_dir(f, entry.base_dir) for f in files]
         try:
             source = _read_env_files(files, entry.base_dir)
         except ValueError as exc:
             raise _EntryError(lines.get(("env_file",), line), "env_file", str(exc)) from None
-        entry.files += source.files
         env.update(source.values)
     env.update(clean.get("env", {}))
     try:
@@ -456,9 +463,13 @@ def _session(key_node: yaml.Node, value_node: yaml.Node, entry: _Entry) -> Sessi
     try:
         options = kind.options(own, entry.settings, entry.base_dir)
     except vol.Invalid as exc:
-        first = exc.errors[0] if isinstance(exc, vol.MultipleInvalid) else exc
-        raise _EntryError(_line_for(first.path, lines, line),
-                          validation.error_field(first.path), first.msg) from None
+        errors = exc.errors if isinstance(exc, vol.MultipleInvalid) else [exc]
+        found = [(_line_for(e.path, lines, line), validation.error_field(e.path), e.msg)
+                 for e in errors]
+        first_line, field_name, reason = found[0]
+        if len(found) > 1:  # every refused volume, as for schema problems
+            reason += f" (also invalid: {', '.join(f for _, f, _ in found[1:])})"
+        raise _EntryError(first_line, field_name, reason, found) from None
     command = clean.get("command", ())
     if "working_dir" in clean:
         workdir: str | None = validation.resolve_dir(clean["working_dir"], entry.base_dir)
@@ -488,8 +499,8 @@ def _session(key_node: yaml.Node, value_node: yaml.Node, entry: _Entry) -> Sessi
     return spec
 
 
-def _schema_problems(exc: vol.MultipleInvalid, lines: dict[tuple, int], line: int,
-                     yaml_errors: list[tuple[tuple, int, str]],
+def _schema_problems(exc: vol.MultipleInvalid, lines: dict[YamlPath, int], line: int,
+                     yaml_errors: list[YamlError],
                      backend_name: str) -> list[tuple[int, str, str]]:
     found = []
     for error in exc.errors:
@@ -504,7 +515,7 @@ def _schema_problems(exc: vol.MultipleInvalid, lines: dict[tuple, int], line: in
     return found
 
 
-def _semantic_problems(clean: dict[str, Any], lines: dict[tuple, int],
+def _semantic_problems(clean: dict[str, Any], lines: dict[YamlPath, int],
                        line: int) -> list[tuple[int, str, str]]:
     """Rules across keys, and ``$VAR`` syntax in the command and the exec probe."""
     from . import interpolate
@@ -526,7 +537,7 @@ def _semantic_problems(clean: dict[str, Any], lines: dict[tuple, int],
     return found
 
 
-def _line_for(path: list, lines: dict[tuple, int], default: int) -> int:
+def _line_for(path: list[Any], lines: dict[YamlPath, int], default: int) -> int:
     """The line of the deepest recorded node on ``path`` (voluptuous paths -> YAML lines)."""
     parts = tuple(path)
     while parts:

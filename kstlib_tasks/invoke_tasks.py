@@ -25,10 +25,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from invoke import Collection, Context, Program, Task
+from invoke.collection import Collection
+from invoke.context import Context
 from invoke.exceptions import Exit
-from invoke.parser import Argument, ParserContext
-from invoke.util import Lexicon
+from invoke.parser.argument import Argument
+from invoke.parser.context import ParserContext
+from invoke.program import Program
+from invoke.tasks import Task
+from invoke.util import Lexicon  # type: ignore[attr-defined]
 
 from .errors import KstlibError
 from .flags import Flag
@@ -83,7 +87,7 @@ TARGETS = Flag("targets", help="session or group names, comma-separated (default
                metavar="NAMES")
 
 
-class KTask(Task):
+class KTask(Task):  # type: ignore[type-arg]
     """A task whose flags are declared, not guessed from the signature."""
 
     def __init__(self, body: Callable[..., Any], *, name: str, doc: str,
@@ -96,13 +100,16 @@ class KTask(Task):
         super().__init__(
             body,
             name=name,
-            positional=[a.name for a in self.arguments if a.positional],
-            iterable=[a.name for a in self.arguments if a.kind is list],
+            positional=[str(a.name) for a in self.arguments if a.positional],
+            iterable=[str(a.name) for a in self.arguments if a.kind is list],
             auto_shortflags=False,
         )
 
     def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
-        return [copy.deepcopy(a) for a in self.arguments]
+        # The prototypes themselves: invoke builds every task's context twice per run (`inv
+        # --list` included) and its parser deep-copies the contexts before parsing into them,
+        # so the prototypes are never written to.
+        return list(self.arguments)
 
     __eq__ = object.__eq__
     __hash__ = object.__hash__
@@ -193,7 +200,9 @@ def _copy_parser_context(self: ParserContext, memo: dict[int, Any]) -> ParserCon
     """
     new = object.__new__(type(self))
     new.__dict__.update(self.__dict__)
-    twin = lambda arg: copy.deepcopy(arg, memo)  # noqa: E731
+    def twin(arg: Any) -> Any:
+        return copy.deepcopy(arg, memo)
+
     new.args = _copy_lexicon(self.args, twin)
     new.flags = _copy_lexicon(self.flags, twin)
     new.positional_args = [twin(arg) for arg in self.positional_args]
@@ -221,7 +230,7 @@ class SessionCollection(Collection):
 
 def _copy_lexicon(old: Lexicon, value_copy: Callable[[Any], Any] | None = None) -> Lexicon:
     """A new Lexicon with the same values (or ``value_copy`` of them) and aliases."""
-    new = Lexicon()
+    new = Lexicon()  # lexicon has no type hints
     for key, value in old.items():
         new[key] = value_copy(value) if value_copy else value
     for alias, target in old.aliases.items():
@@ -247,8 +256,8 @@ _SESSION_DOCS = {
     "start": "Start {name} ({summary}).\n\nConfig values are the defaults; a flag overrides "
              "one for this start only.",
     "stop": "Stop {name} ({summary}) gracefully, killing it after --timeout seconds.",
-    "restart": "Restart {name} ({summary}): stop it if live, then start it (flags as for "
-               "start).",
+    "restart": "Restart {name} ({summary}).\n\nStop it if live, then start it; the flags are "
+               "those of start.",
     "status": "Show the state of {name} ({summary}).",
     "logs": "Print the last output of {name} ({summary}).",
     "attach": "Attach the terminal to {name} ({summary}).",
@@ -257,40 +266,48 @@ _SESSION_DOCS = {
 SUMMARY_WIDTH = 48
 
 
-def _doc(verb: str, spec: SessionSpec, source: str | None) -> str:
-    """First line short (``inv --list`` shows it), full command or image in the body."""
-    from . import backends
-    from .render import printable
+class _Docs:
+    """The help texts of one session's tasks: what they share is worked out once."""
 
-    summary = printable(backends.get(spec.backend).summary(spec))
-    short = summary if len(summary) <= SUMMARY_WIDTH else summary[: SUMMARY_WIDTH - 3] + "..."
-    doc = _SESSION_DOCS[verb].format(name=spec.name, summary=short)
-    if spec.description:
-        doc += f"\n\n{printable(spec.description)}"
-    extra = []
-    if spec.depends_on:
-        extra.append("Depends on: " + ", ".join(f"{e.name} ({e.condition})"
-                                                for e in spec.depends_on) + ".")
-    if spec.ready is not None:
-        extra.append(f"Ready when: {printable(spec.ready.describe())}.")
-    if spec.groups:
-        extra.append("Groups: " + ", ".join(spec.groups) + ".")
-    where = f" ({source})" if source else ""
-    body = f"{doc}\n\nConfigured{where}: {summary}."
-    return body + ("\n" + "\n".join(extra) if extra else "")
+    def __init__(self, spec: SessionSpec, source: str | None):
+        from . import backends
+        from .render import printable
+
+        self.name = spec.name
+        summary = printable(backends.get(spec.backend).summary(spec))
+        self.short = (summary if len(summary) <= SUMMARY_WIDTH
+                      else summary[: SUMMARY_WIDTH - 3] + "...")
+        lines = []
+        if spec.description:
+            lines.append(f"\n\n{printable(spec.description)}")
+        where = f" ({source})" if source else ""
+        lines.append(f"\n\nConfigured{where}: {summary}.")
+        if spec.depends_on:
+            lines.append("\nDepends on: " + ", ".join(f"{e.name} ({e.condition})"
+                                                     for e in spec.depends_on) + ".")
+        if spec.ready is not None:
+            lines.append(f"\nReady when: {printable(spec.ready.describe())}.")
+        if spec.groups:
+            lines.append("\nGroups: " + ", ".join(spec.groups) + ".")
+        self.tail = "".join(lines)
+
+    def doc(self, verb: str) -> str:
+        """First line short (``inv --list`` shows it), full command or image in the body."""
+        return _SESSION_DOCS[verb].format(name=self.name, summary=self.short) + self.tail
 
 
-def session_collection(source: ConfigSource, spec: SessionSpec) -> Collection:
+def session_collection(source: ConfigSource, spec: SessionSpec,
+                       shown: str | None = None) -> Collection:
     """``<name>.start`` and friends for one configured session, flags mirroring the CLI."""
     from .verbs import table
 
     front = Front(source, FRONT)
     collection = SessionCollection(spec.name)
-    config = source.load()
+    docs = _Docs(spec, source.load().source(spec, shown))
     for verb in table().values():
         if verb.per_session:
             collection.add_task(_task(front, verb, session=spec, prefix=spec.name,
-                                      doc=_doc(verb.name, spec, config.source(spec))))
+                                      doc=docs.doc(verb.name)))
     return collection
 
 
@@ -332,10 +349,11 @@ def namespace(config: str | os.PathLike[str] | None = None, *,
         print(printable(exc.line(FRONT)), file=sys.stderr)
         source.error_reported = True
         return ns
+    shown = loaded.shown  # worked out once for the help texts of every session
     for name, spec in loaded.sessions.items():
         if name == "ops":
             print("warning: session 'ops' gets no invoke tasks of its own (the name is taken by "
                   "the generic verbs): use 'inv ops.start ops'", file=sys.stderr)
             continue
-        ns.add_collection(session_collection(source, spec))
+        ns.add_collection(session_collection(source, spec, shown))
     return ns

@@ -50,12 +50,18 @@ class OpsConfig:
         object.__setattr__(self, "invalid", MappingProxyType(dict(self.invalid)))
         object.__setattr__(self, "settings", MappingProxyType(dict(self.settings)))
 
+    @property
+    def shown(self) -> str | None:
+        """The file as messages name it: relative to the current folder when inside it."""
+        return display_path(self.path) if self.path is not None else None
+
     def located(self, problem: Problem) -> str:
         """``kstlib.conf.yml:12: session 'x': image: ...`` for one stored problem."""
         line, text = problem
-        if self.path is None:
+        shown = self.shown
+        if shown is None:
             return text
-        return f"{display_path(self.path)}:{line}: {text}"
+        return f"{shown}:{line}: {text}"
 
     def warning_lines(self) -> list[str]:
         return [self.located(p) for p in self.warnings]
@@ -72,11 +78,13 @@ class OpsConfig:
             )
         return self.sessions.get(name)
 
-    def source(self, spec: SessionSpec) -> str | None:
-        """``file:line`` of an entry, for help texts."""
-        if self.path is None or not spec.source:
+    def source(self, spec: SessionSpec, shown: str | None = None) -> str | None:
+        """``file:line`` of an entry, for help texts (``shown``: the file's name, when the
+        caller worked it out once for many entries)."""
+        shown = shown or self.shown
+        if shown is None or not spec.source:
             return None
-        return f"{display_path(self.path)}:{spec.source}"
+        return f"{shown}:{spec.source}"
 
     def groups(self) -> dict[str, list[str]]:
         """group name -> its sessions, in config order."""

@@ -5,8 +5,10 @@ must be reported at once, not after the probe's timeout), is it ready, is time u
 itself is reached only through a :class:`ProbeContext`, so the same code serves tmux panes and
 containers, and the tests can drive it with plain objects and a fake clock.
 
-Polling starts fast and slows down gently (x1.1 per attempt, up to 1 s): a dev server that
-opens its port after a second is seen about 0.15 s later, and a slow database is not hammered.
+Polling starts fast and slows down gently (x1.05 per attempt, up to 1 s): a dev server that
+opens its port after a second is seen well within 0.15 s, and a slow database is not hammered.
+The session's end is checked before the first attempt and after every failed one: one backend
+call per round.
 Network modules are imported only by the attempts that use them.
 """
 
@@ -21,7 +23,7 @@ from typing import Any, Protocol
 KINDS = ("tcp", "http", "log", "exec", "delay")
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_INTERVAL = 0.1
-GROWTH = 1.1
+GROWTH = 1.05
 MAX_INTERVAL = 1.0
 
 
@@ -201,12 +203,12 @@ def wait_ready(
             False, seconds, code, f"exited with code {code} while waiting for {probe.describe()}"
         )
 
+    code = ctx.ended()
+    if code is not None:
+        return ended(code)
     while True:
         if cancelled():
             return Outcome(False, clock() - start, None, "cancelled")
-        code = ctx.ended()
-        if code is not None:
-            return ended(code)
         if attempt(probe, ctx):
             return Outcome(True, clock() - start, None, "")
         code = ctx.ended()

@@ -16,7 +16,7 @@ import shlex
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import sh
 
@@ -90,7 +90,7 @@ class Runner:
         log.debug("run: %s", shlex.join(self.argv(*args)))
         env = {**os.environ, **self.extra_env} if self.extra_env else None
         limit = timeout if timeout is not None else self.timeout
-        kwargs: dict = {
+        kwargs: dict[str, Any] = {
             "_tty_out": False,
             "_return_cmd": True,
             "_ok_code": list(range(256)),

@@ -131,7 +131,7 @@ PORT_NUMBER_RE = re.compile(r"[0-9]{1,5}", re.ASCII)
 
 def _show(value: Any, limit: int = 60) -> str:
     """A value as it appears in a message: repr-quoted, control characters visible, bounded."""
-    text = repr(value)
+    text = "".join(f"\\u{ord(c):04x}" if c in INVISIBLE else c for c in repr(value))
     return text if len(text) <= limit else text[: limit - 4] + "...'"
 
 
@@ -159,7 +159,7 @@ def _odd_character(text: str, *, allow_tab: bool = True) -> str | None:
         if ch == "\t" and allow_tab:
             continue
         if ch in INVISIBLE:
-            return f"invisible character U+{ord(ch):04X}"
+            return f"blank filler character U+{ord(ch):04X}"
         category = unicodedata.category(ch)
         if category in ("Cc", "Cf", "Zl", "Zp"):
             names = {"\x00": "NUL", "\n": "newline", "\r": "carriage return"}
@@ -202,7 +202,7 @@ def backend(value: Any) -> str:
         from .suggest import did_you_mean
 
         raise vol.Invalid(f"unknown backend {_show(text)} (expected "
-                          f"{', '.join(repr(n) for n in known)}){did_you_mean(text, known)}")
+                          f"{_words(tuple(repr(n) for n in known))}){did_you_mean(text, known)}")
     return text
 
 
@@ -460,7 +460,8 @@ def _env_pair(text: Any) -> tuple[str, str]:
     return key, val
 
 
-def _bounded_list(item: Callable[[Any], str], limit: int, what: str) -> Callable[[Any], list]:
+def _bounded_list(item: Callable[[Any], str], limit: int,
+                  what: str) -> Callable[[Any], list[str]]:
     def validate(value: Any) -> list[str]:
         if isinstance(value, (str, int)) and not isinstance(value, bool):
             value = [value]
@@ -652,39 +653,55 @@ def _host(text: str) -> str:
     return text
 
 
+_VARIABLE = re.compile(r"\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*")
+
+
 def http_target(value: Any) -> str:
     """An http:// or https:// URL with a host; no credentials (they would show in messages,
-    and the probe would not send them anyway)."""
+    and the probe would not send them anyway). ``$PORT``-style variables are expanded at start,
+    like the command's words: their syntax is checked here, and the URL with each variable
+    standing for a plain value."""
     text = _bounded_text(value, "a URL", "URL", MAX_URL)
     odd = _odd_character(text, allow_tab=False)
     if odd:
         raise vol.Invalid(f"URL contains a {odd}")
     if any(c.isspace() for c in text):
         raise vol.Invalid(f"URL {_show(text)} contains whitespace (write %20)")
+    url = text
+    if "$" in text:
+        from . import interpolate
+
+        problem = interpolate.syntax_error(text)
+        if problem:
+            raise vol.Invalid(f"URL {_show(text)}: {problem}")
+        url = _VARIABLE.sub("1", text.replace("$$", ""))
     from urllib.parse import urlsplit
 
+    def invalid(reason: str) -> vol.Invalid:
+        return vol.Invalid(f"invalid URL {_show(text)}: {reason}")
+
     try:
-        parts = urlsplit(text)
+        parts = urlsplit(url)
     except ValueError:  # unbalanced brackets, a bad [IPv6] host
-        raise vol.Invalid(f"invalid URL {_show(text)}: invalid host: {_HOST_RULE}") from None
-    if parts.scheme.lower() not in ("http", "https") or not text[len(parts.scheme) :].startswith(
+        raise invalid(f"invalid host: {_HOST_RULE}") from None
+    if parts.scheme.lower() not in ("http", "https") or not url[len(parts.scheme):].startswith(
         "://"
     ):
-        raise vol.Invalid(f"invalid URL {_show(text)}: only http:// and https:// are supported")
+        raise invalid("only http:// and https:// are supported")
     if "@" in parts.netloc:
-        raise vol.Invalid(f"invalid URL {_show(text)}: no user:password@ in a readiness URL")
+        raise invalid("no user:password@ in a readiness URL")
     hostname = parts.netloc.rpartition(":")[0] if _has_port(parts.netloc) else parts.netloc
     if not hostname:
-        raise vol.Invalid(f"invalid URL {_show(text)}: no host")
+        raise invalid("no host")
     try:
         _host(hostname)
         port = parts.port
     except vol.Invalid as exc:
-        raise vol.Invalid(f"invalid URL {_show(text)}: {exc.msg}") from None
+        raise invalid(exc.msg) from None
     except ValueError:
         port = 0
     if port is not None and not 1 <= port <= 65535:
-        raise vol.Invalid(f"invalid URL {_show(text)}: ports are numbers 1-65535")
+        raise invalid("ports are numbers 1-65535")
     return text
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # THE main job (README quick start): set up, prepare tmux and a container runtime, build the
-# example image, then run each config-driven example: start, status, logs, stop.
+# example image, then run each config-driven example (start, status, logs, stop) and the stack
+# example (up --wait, list, logs, down).
 #
 #   bash scripts/demo.sh
 #
@@ -18,6 +19,8 @@ EXAMPLES=(
     "config_driven/container:astro-prod"
 )
 CURRENT_EXAMPLE=""
+STACK_DIR="$EXAMPLES_DIR/stack"
+STACK_UP=""
 
 # astro-bot from examples/ops/Containerfile on every runtime that has the local Python base.
 build_example_image() {
@@ -51,6 +54,8 @@ stop_current_example() {
     local rc=0
     in_example "${CURRENT_EXAMPLE%%:*}" python run.py --stop || rc=$?
     CURRENT_EXAMPLE=""
+STACK_DIR="$EXAMPLES_DIR/stack"
+STACK_UP=""
     return "$rc"
 }
 
@@ -62,6 +67,8 @@ run_example() {
     CURRENT_EXAMPLE="$1"
     if ! in_example "$folder" python run.py; then
         CURRENT_EXAMPLE=""
+STACK_DIR="$EXAMPLES_DIR/stack"
+STACK_UP=""
         warn "$folder: 'python run.py' failed"
         return 1
     fi
@@ -79,6 +86,33 @@ run_example() {
     return "$rc"
 }
 
+stop_stack() {
+    [ -n "$STACK_UP" ] || return 0
+    STACK_UP=""
+    log "stack: down (dependents first)"
+    (cd "$STACK_DIR" && kstlib ops down)
+}
+
+# The stack example: a one-shot migration, an API it gates, a containerized worker on the API.
+run_stack() {
+    local rc=0
+    log "stack: check (config and machine)"
+    (cd "$STACK_DIR" && kstlib ops check) || rc=1
+    log "stack: up --wait (migrate completed, then api ready, then worker ready)"
+    STACK_UP=1
+    if ! (cd "$STACK_DIR" && kstlib ops up --wait --timeout 120); then
+        warn "stack: 'kstlib ops up --wait' failed"
+        rc=1
+    fi
+    log "stack: list"
+    (cd "$STACK_DIR" && kstlib ops list) || rc=1
+    log "stack: logs api worker --lines 5"
+    (cd "$STACK_DIR" && kstlib ops logs api worker --lines 5) || rc=1
+    stop_stack || rc=1
+    rm -f "$STACK_DIR/stack-state.txt"
+    return "$rc"
+}
+
 main() {
     cd "$REPO_ROOT"
     bash scripts/setup.sh
@@ -89,7 +123,7 @@ main() {
     # The examples use the venv's python and kstlib.
     export PATH="$VENV_DIR/bin:$PATH"
     # Interrupted (Ctrl-C, kill): the running example is still stopped.
-    trap 'stop_current_example || true' EXIT
+    trap 'stop_current_example || true; stop_stack || true' EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
 
@@ -102,6 +136,11 @@ main() {
         ran=$((ran + 1))
         run_example "$example" || failed=$((failed + 1))
     done
+
+    if [ -f "$STACK_DIR/kstlib.conf.yml" ]; then
+        ran=$((ran + 1))
+        run_stack || failed=$((failed + 1))
+    fi
 
     [ "$ran" -gt 0 ] || die "no example found under $EXAMPLES_DIR: nothing to run"
     [ "$failed" -eq 0 ] || die "$failed of $ran example(s) failed (see above)"

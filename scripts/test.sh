@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# THE test command (README quick start, .ci/run): set up, prepare the real backends, lint, test.
+# THE test command (README quick start, .ci/run): set up, prepare the real backends, lint,
+# type-check, test.
 #
 #   bash scripts/test.sh [pytest args...]
 #
@@ -14,16 +15,18 @@ main() {
     export_backend_env
     bash scripts/prepare-backends.sh --tests
 
-    local lint=0 tests=0
+    local lint=0 types=0 tests=0
     log "ruff check"
     "$VENV_DIR/bin/ruff" check . || lint=$?
+    log "mypy (strict, on the package)"
+    "$VENV_DIR/bin/mypy" || types=$?
     log "pytest${*:+ $*}"
     "$VENV_DIR/bin/pytest" "$@" || tests=$?
 
-    if [ "$lint" -ne 0 ] || [ "$tests" -ne 0 ]; then
-        die "failed: ruff check exit $lint, pytest exit $tests"
+    if [ "$lint" -ne 0 ] || [ "$types" -ne 0 ] || [ "$tests" -ne 0 ]; then
+        die "failed: ruff check exit $lint, mypy exit $types, pytest exit $tests"
     fi
-    log "all green: ruff check and pytest passed"
+    log "all green: ruff check, mypy and pytest passed"
 }
 
 main "$@"

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 Validator = Callable[[Any], Any]
+# Output lines; a name of its own because, in a class with a `list` method, `list[str]` in an
+# annotation would name the method.
+Lines = list[str]
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,9 @@ class Launch:
     env: Mapping[str, str]
     fingerprint: Mapping[str, str] = field(default_factory=dict)
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    # The engine has just listed this place and seen nothing of that name (``up``): the
+    # backend may skip its own lookup and report a plain "running" status without asking.
+    fresh: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "env", frozen_mapping(self.env))
@@ -90,7 +96,7 @@ class BackendType(ABC):
                   for k, v in data.items()}
         return self.options_class(**values)
 
-    def complete(self, spec: SessionSpec) -> None:
+    def complete(self, spec: SessionSpec) -> None:  # noqa: B027 - most backends have none
         """Cross-field rules of a whole spec (a container needs an image); ValidationError."""
 
     def default_workdir(self, base_dir: Path) -> str | None:
@@ -205,7 +211,7 @@ class Backend(ABC):
         """Replace the current process with the backend's attach command."""
 
     @abstractmethod
-    def live_logs(self, name: str, lines: int | None) -> list[str] | None:
+    def live_logs(self, name: str, lines: int | None) -> Lines | None:
         """Output of the live object of that name; None when there is none."""
 
     # ---------------------------------------------------------------- shared behaviour
@@ -219,7 +225,7 @@ class Backend(ABC):
         """The file keeping the output of ``name`` at this scope, after it is gone too."""
         return logstore.log_path(self.kind, self.log_key, name)
 
-    def logs(self, name: str, lines: int | None = None) -> list[str]:
+    def logs(self, name: str, lines: int | None = None) -> Lines:
         """The last ``lines`` lines (all when None): live, else the copy kept by ``stop``."""
         output = self.live_logs(name, lines)
         if output is None:

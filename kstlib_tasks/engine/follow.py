@@ -41,10 +41,21 @@ def show(manager: SessionManager, names: list[str], *, lines: int | None, follow
         return f"{name.ljust(width)} | " if len(targets) > 1 else ""
 
     if not follow:
+        if len(targets) == 1:
+            for line in manager.logs(targets[0], lines):
+                write(printable(line))
+            return 0
+        failed = 0
         for name in targets:
-            for line in manager.logs(name, lines):
+            try:
+                output = manager.logs(name, lines)
+            except KstlibError as exc:
+                warn(f"warning: {exc.line()}")
+                failed += 1
+                continue
+            for line in output:
                 write(prefix(name) + printable(line))
-        return 0
+        return 1 if failed else 0
     sources = []
     for name in targets:
         _, place, _ = manager.find(name)
@@ -77,13 +88,13 @@ def show(manager: SessionManager, names: list[str], *, lines: int | None, follow
     open_count = len(threads)
     try:
         while open_count:
-            name, line = lines_queue.get()
-            if line is None:
+            name, piece = lines_queue.get()
+            if piece is None:
                 open_count -= 1
                 continue
-            write(prefix(name) + printable(line))
+            write(prefix(name) + printable(piece))
     finally:
         stop.set()
-    for exc in errors:
-        warn(f"warning: {exc.line()}")
+    for error in errors:
+        warn(f"warning: {error.line()}")
     return 1 if errors else 0

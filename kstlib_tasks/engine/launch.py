@@ -39,11 +39,11 @@ def expand(spec: SessionSpec, words: tuple[str, ...], field: str = "command") ->
         raise ValidationError(field, str(exc), session=spec.name) from None
 
 
-def prepare(spec: SessionSpec, overrides: Mapping[str, Any]) -> Launch:
+def prepare(spec: SessionSpec, overrides: Mapping[str, Any], *, fresh: bool = False) -> Launch:
     """The launch of ``spec`` (overrides already applied; ``overrides`` are recorded)."""
     argv = expand(spec, spec.command)
     env = dict(spec.env)
     if backends.get(spec.backend).inherits_environment:
         env = {**caller_env(), **env}
     return Launch(spec=spec, argv=argv, env=env, fingerprint=drift.fingerprint(spec, argv),
-                  overrides=dict(overrides))
+                  overrides=dict(overrides), fresh=fresh)

@@ -44,11 +44,13 @@ def given(flags: Mapping[str, Any]) -> dict[str, Any]:
 def apply(spec: SessionSpec, config: OpsConfig, flags: Mapping[str, Any], *,
           base_dir: Path | None = None) -> SessionSpec:
     """``spec`` with the given flags applied (ValidationError for a refused value)."""
+    values = given(flags)
+    if not values:
+        return spec  # nothing to apply: the hot path of drift checks imports nothing
     from .. import validation
 
     name = spec.name
     base = base_dir or Path.cwd()
-    values = given(flags)
     changes: dict[str, Any] = {}
     new_backend = values.get("backend")
     if new_backend is not None:
@@ -69,9 +71,11 @@ def apply(spec: SessionSpec, config: OpsConfig, flags: Mapping[str, Any], *,
         added = validation.check("env", raw_env if isinstance(raw_env, Mapping) else list(raw_env),
                                  session=name)
         merged = {**spec.env, **added}
+        import voluptuous as vol
+
         try:
             validation.env_size(merged)
-        except validation.vol.Invalid as exc:
+        except vol.Invalid as exc:
             raise ValidationError("env", exc.msg, session=name) from None
         changes["env"] = merged
     if "workdir" in values:

@@ -25,7 +25,7 @@ from ..errors import KstlibError, SessionNotFoundError, Suggest
 from ..graph import Graph, UnknownTarget
 from ..models import SessionSpec, SessionStatus, State
 from . import launch as launching
-from .places import Place
+from .places import Place, each
 
 if TYPE_CHECKING:
     from ..backends.base import Backend
@@ -50,7 +50,7 @@ class Result:
     output: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        data = {"name": self.name, "backend": self.backend, "state": self.state,
+        data: dict[str, Any] = {"name": self.name, "backend": self.backend, "state": self.state,
                 "ready": self.ready, "seconds": None if self.seconds is None
                 else round(self.seconds, 3), "exit_code": self.exit_code, "error": self.error}
         if self.error and self.output:
@@ -191,6 +191,11 @@ class Up:
         if wait:
             for name in wanted:
                 self.needs[name].add("ready")
+        for name in order:
+            # a one-shot step awaited to completion and with no probe: "ready" says nothing
+            spec = self.config.sessions[name]
+            if "completed" in self.needs[name] and spec.ready is None:
+                self.needs[name].discard("ready")
         self.rows: dict[str, SessionStatus] = {}
         self.elsewhere: dict[str, SessionStatus] = {}
 
@@ -225,7 +230,6 @@ class Up:
     def _session(self, name: str) -> None:
         spec = self.config.sessions[name]
         result = self.results[name]
-        begun = time.monotonic()
         # 1. the dependencies' conditions
         for edge in spec.depends_on:
             passed = self.gates[edge.name][edge.condition].wait(self.deadline, self.abort)
@@ -246,6 +250,7 @@ class Up:
                 gate.settle(False)
             return
         # 2. start it, leave it, or recreate it
+        begun = time.monotonic()
         try:
             backend, context = self._bring_up(name, spec)
         except KstlibError as exc:
@@ -310,7 +315,7 @@ class Up:
                 env = {**launching.caller_env(), **spec.env}
                 return backend, RunContext(backend, spec, env, _epoch(row.created_at))
         self.report(f"{name}: starting")
-        prepared = launching.prepare(spec, {})
+        prepared = launching.prepare(spec, {}, fresh=row is None or row.state == State.DEFINED)
         started_at = time.time()
         status = backend.start(prepared)
         manager.places.kind(home[0]).remember(home[1])
@@ -364,6 +369,12 @@ def _finish(results: list[Result], *, json: bool, report: Report, verb: str) -> 
 
 def down(manager: SessionManager, targets: Sequence[str], *, force: bool, timeout: float,
          json: bool, report: Report) -> int:
+    """Stop the targets and what depends on them, dependents first.
+
+    In waves: every session whose dependents (among those being stopped) are down goes in the
+    same wave; a wave is stopped with one ``stop_many`` per place, all places in parallel (a
+    container runtime then stops its containers with a handful of calls in all).
+    """
     graph = _graph(manager)
     names = _resolve(manager, graph, targets) if targets else list(manager.config.sessions)
     order = graph.down_order(names)
@@ -371,43 +382,41 @@ def down(manager: SessionManager, targets: Sequence[str], *, force: bool, timeou
         State.RUNNING, State.EXITED, State.STOPPED)}
     todo = [n for n in order if n in rows]
     results = {n: Result(n, rows[n].backend) for n in todo}
-    gates = {n: Gate() for n in todo}
-    never = threading.Event()
-
-    def one(name: str) -> None:
-        for dependent in graph.dependents(name):
-            if dependent in gates:
-                gates[dependent].wait(None, never)
-        row = rows[name]
-        place: Place = (row.backend, row.scope)
-        begun = time.monotonic()
-        result = results[name]
-        try:
-            was_running = row.state == State.RUNNING
-            if was_running:
+    left = list(todo)
+    while left:
+        wave = [n for n in left
+                if not any(d in left and d != n for d in graph.dependents(n))]
+        by_place: dict[Place, list[str]] = {}
+        for name in wave:
+            row = rows[name]
+            by_place.setdefault((row.backend, row.scope), []).append(name)
+            if row.state == State.RUNNING:
                 report(f"{name}: stopping")
-            last = manager.places.backend(place).stop(name, timeout=timeout, force=force)
-            result.state = "stopped" if was_running else "removed"
-            result.exit_code = last.exit_code
-            result.seconds = time.monotonic() - begun
-            if last.note:
-                report(f"warning: session '{name}': {last.note}")
-            code = f" (exit code {last.exit_code})" if last.exit_code is not None else ""
-            report(f"{name}: {result.state}{code} after {result.seconds:.1f} s")
-        except errors.SessionNotRunningError:
-            result.state = "stopped"
-        except KstlibError as exc:
-            result.state = "failed"
-            result.error = exc.line()
-            report(f"{name}: {result.error}")
-        finally:
-            gates[name].settle(True)
+        begun = time.monotonic()
 
-    threads = [threading.Thread(target=one, args=(name,), daemon=True) for name in todo]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+        def stop_at(place: Place, names: dict[Place, list[str]] = by_place) -> dict[str, Any]:
+            return dict(manager.places.backend(place).stop_many(
+                names[place], timeout=timeout, force=force))
+
+        for place, outcome in zip(by_place, each(list(by_place), stop_at), strict=True):
+            for name in by_place[place]:
+                result = results[name]
+                value = outcome.get(name) if isinstance(outcome, dict) else outcome
+                result.seconds = time.monotonic() - begun
+                if isinstance(value, errors.SessionNotRunningError):
+                    result.state = "stopped"
+                elif isinstance(value, KstlibError):
+                    result.state, result.error = "failed", value.line()
+                    report(f"{name}: {result.error}")
+                elif isinstance(value, SessionStatus):
+                    was_running = rows[name].state == State.RUNNING
+                    result.state = "stopped" if was_running else "removed"
+                    result.exit_code = value.exit_code
+                    if value.note:
+                        report(f"warning: session '{name}': {value.note}")
+                    code = f" (exit code {value.exit_code})" if value.exit_code is not None else ""
+                    report(f"{name}: {result.state}{code} after {result.seconds:.1f} s")
+        left = [n for n in left if n not in wave]
     if not todo:
         report("nothing to stop")
     return _finish(list(results.values()), json=json, report=report, verb="down")

@@ -12,9 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from kstlib_tasks import config_parser
+from kstlib_tasks import backends, config_parser
+from kstlib_tasks.backends.container import ContainerOptions
+from kstlib_tasks.backends.tmux import TmuxOptions
 from kstlib_tasks.config import OpsConfig, find_config, load_config, parse_config
 from kstlib_tasks.errors import ConfigError, InvalidSessionError, ValidationError
+from kstlib_tasks.manager import SessionManager
 
 NAME = "kstlib.conf.yml"
 
@@ -115,7 +118,7 @@ def test_nothing_found_is_empty_config(tmp_path: Path, monkeypatch) -> None:
     result = load_config()
     assert result.path is None
     assert dict(result.sessions) == {}
-    assert result.warnings == ()
+    assert result.warning_lines() == []
     assert result.spec("anything") is None
 
 
@@ -137,6 +140,8 @@ def test_relative_paths_resolve_against_config_folder(tmp_path: Path, monkeypatc
         ops:
           sessions:
             web:
+              backend: container
+              image: busybox
               command: python -m http.server
               working_dir: site
               volumes:
@@ -159,7 +164,7 @@ def test_relative_paths_resolve_against_config_folder(tmp_path: Path, monkeypatc
     web = result.spec("web")
     assert web is not None
     assert web.working_dir == str(project / "site")
-    assert web.volumes == (
+    assert web.options.volumes == (
         f"{project}/data:/data",
         f"{project}/sub/dir:/sub:ro",
         "named:/named",
@@ -198,12 +203,11 @@ def test_valid_sessions_load_in_file_order(tmp_path: Path, monkeypatch) -> None:
         """,
     )
     assert list(result.sessions) == ["zeta", "alpha"]
-    assert result.warnings == ()
-    assert (result.default_backend, result.tmux_binary, result.container_runtime) == (
-        "container",
-        "/usr/bin/tmux",
-        "podman",
-    )
+    assert result.warning_lines() == []
+    assert result.default_backend == "container"
+    # backend ops keys are settings, read by the backend that owns them
+    assert result.setting("tmux_binary") == "/usr/bin/tmux"
+    assert result.setting("container_runtime") == "podman"
     zeta, alpha = result.sessions["zeta"], result.sessions["alpha"]
     assert zeta.backend == "tmux"
     assert zeta.command == ("python", "-m", "http.server", "8000")
@@ -211,37 +215,47 @@ def test_valid_sessions_load_in_file_order(tmp_path: Path, monkeypatch) -> None:
     assert dict(zeta.env) == {
         "PORT": "8080", "DEBUG": "0", "RATIO": "1.5", "NAME": "astro", "EMPTY": ""
     }
-    assert zeta.socket_name == "kt"
-    assert zeta.tmux_binary == "/usr/bin/tmux"
-    assert zeta.runtime == "podman"  # the ops default
+    assert zeta.options == TmuxOptions(socket_name="kt")
+    assert zeta.image is None
     assert zeta.description == "A web server"
-    assert zeta.source == "kstlib.conf.yml:6"
+    assert zeta.source == "6"
+    assert result.source(zeta) == "kstlib.conf.yml:6"
     assert alpha.backend == "container"  # the ops default
     assert alpha.command == ("sleep", "60")
     assert alpha.command_text == "sleep 60"
-    assert alpha.ports == ("8080", "8081:81", "127.0.0.1:9000:90/udp")
-    assert alpha.runtime == "docker"
-    assert alpha.init is False
-    assert alpha.source == "kstlib.conf.yml:12"
+    assert alpha.options == ContainerOptions(
+        image_ref="localhost/busybox:latest",
+        ports=("8080", "8081:81", "127.0.0.1:9000:90/udp"),
+        runtime="docker",
+        init=False,
+    )
+    assert alpha.image == "localhost/busybox:latest"
+    assert result.source(alpha) == "kstlib.conf.yml:12"
 
 
 def test_defaults_when_ops_is_minimal(tmp_path: Path, monkeypatch) -> None:
     result = load(tmp_path, monkeypatch, "ops:\n  sessions:\n    a:\n      command: x\n")
     spec = result.sessions["a"]
-    assert (spec.backend, spec.tmux_binary, spec.runtime, spec.init) == ("tmux", "tmux", None, True)
+    assert (spec.backend, spec.options) == ("tmux", TmuxOptions())
+    assert (result.setting("tmux_binary"), result.setting("container_runtime")) == ("tmux", None)
+    assert (spec.restart, spec.max_restarts, spec.ready, spec.depends_on, spec.groups) == (
+        "no", 5, None, (), ()
+    )
     # a tmux session runs in the config's folder unless told otherwise
     assert spec.working_dir == str(tmp_path.resolve())
 
 
 def test_container_session_keeps_the_image_workdir(tmp_path: Path, monkeypatch) -> None:
     body = "ops:\n  sessions:\n    c:\n      backend: container\n      image: busybox\n"
-    assert load(tmp_path, monkeypatch, body).sessions["c"].working_dir is None
+    spec = load(tmp_path, monkeypatch, body).sessions["c"]
+    assert spec.working_dir is None
+    assert spec.options == ContainerOptions(image_ref="busybox")  # init on by default
 
 
 def test_null_session_body_is_empty_tmux_session(tmp_path: Path, monkeypatch) -> None:
     result = load(tmp_path, monkeypatch, "ops:\n  sessions:\n    shell:\n")
     assert result.sessions["shell"].command == ()
-    assert result.warnings == ()
+    assert result.warning_lines() == []
 
 
 # =========================================================================== warnings with lines
@@ -265,12 +279,14 @@ ops:
     inject:
       command: "echo a; rm -rf /"
     ports-bad:
-      command: x
+      backend: container
+      image: busybox
       ports:
         - 8080
         - "70000"
     vol-bad:
-      command: x
+      backend: container
+      image: busybox
       volumes:
         - /ok:/ok
         - ../etc:/etc
@@ -285,7 +301,7 @@ ops:
 def test_warnings_name_file_line_session_field_reason(tmp_path: Path, monkeypatch) -> None:
     result = load(tmp_path, monkeypatch, _MIXED)
     assert list(result.sessions) == ["good-one", "good-two"]
-    assert list(result.warnings) == [
+    assert result.warning_lines() == [
         "kstlib.conf.yml:9: session 'astro-dev': env.LD_PRELOAD: LD_PRELOAD is refused: it "
         "makes programs load foreign code",
         "kstlib.conf.yml:12: session 'astro-prod': image: invalid image reference 'UPPER/x'",
@@ -293,10 +309,10 @@ def test_warnings_name_file_line_session_field_reason(tmp_path: Path, monkeypatc
         "with a letter, then letters, digits or '-' (use '-', invoke turns '_' into '-')",
         "kstlib.conf.yml:17: session 'inject': command: contains shell control syntax ';' (put "
         "it in a script and run that)",
-        "kstlib.conf.yml:22: session 'ports-bad': ports[1]: invalid port '70000': ports are "
+        "kstlib.conf.yml:23: session 'ports-bad': ports[1]: invalid port '70000': ports are "
         "numbers 1-65535",
-        "kstlib.conf.yml:27: session 'vol-bad': volumes[1]: volume '../etc:/etc' contains '..'",
-        "kstlib.conf.yml:28: session 'no-image': image: required for backend 'container' (set "
+        "kstlib.conf.yml:29: session 'vol-bad': volumes[1]: volume '../etc:/etc' contains '..'",
+        "kstlib.conf.yml:30: session 'no-image': image: required for backend 'container' (set "
         "image: in the config or pass --image)",
     ]
     assert set(result.invalid) == {
@@ -324,7 +340,7 @@ def test_load_config_prints_warnings_to_stderr(tmp_path: Path, monkeypatch, caps
     out, err = capsys.readouterr()
     assert out == ""
     lines = err.splitlines()
-    assert len(lines) == len(result.warnings) == 7
+    assert len(lines) == len(result.warning_lines()) == 7
     assert lines[1] == (
         "warning: kstlib.conf.yml:12: session 'astro-prod': image: invalid image reference "
         "'UPPER/x'"
@@ -336,7 +352,7 @@ def test_load_config_warn_false_prints_nothing(tmp_path: Path, monkeypatch, caps
     monkeypatch.chdir(tmp_path)
     result = load_config(warn=False)
     assert capsys.readouterr() == ("", "")
-    assert len(result.warnings) == 7
+    assert len(result.warning_lines()) == 7
 
 
 def test_load_config_warn_callable(tmp_path: Path, monkeypatch, capsys) -> None:
@@ -352,7 +368,7 @@ def test_warning_path_shown_relative_to_cwd(tmp_path: Path, monkeypatch) -> None
     write(tmp_path / "proj", "ops:\n  sessions:\n    a:\n      image: UPPER/x\n")
     monkeypatch.chdir(tmp_path)
     result = load_config("proj/kstlib.conf.yml", warn=False)
-    assert result.warnings[0].startswith("proj/kstlib.conf.yml:4: session 'a': image: ")
+    assert result.warning_lines()[0].startswith("proj/kstlib.conf.yml:4: session 'a': image: ")
 
 
 def test_several_problems_in_one_entry(tmp_path: Path, monkeypatch) -> None:
@@ -363,22 +379,30 @@ def test_several_problems_in_one_entry(tmp_path: Path, monkeypatch) -> None:
         ops:
           sessions:
             multi:
+              backend: container
               command: "a | b"
               image: UPPER/x
               ports: ["0"]
         """,
     )
-    (warning,) = result.warnings
-    assert warning.startswith("kstlib.conf.yml:4: session 'multi': command: contains shell")
+    (warning,) = result.warning_lines()
+    assert warning.startswith("kstlib.conf.yml:5: session 'multi': command: contains shell")
     assert "(also invalid: image, ports[0])" in warning
+    # check lists every problem of the entry, each with its own line
+    assert [result.located(p) for p in result.problems] == [
+        "kstlib.conf.yml:5: session 'multi': command: contains shell control syntax '|' (put it "
+        "in a script and run that)",
+        "kstlib.conf.yml:6: session 'multi': image: invalid image reference 'UPPER/x'",
+        "kstlib.conf.yml:7: session 'multi': ports[0]: invalid port '0': ports are numbers "
+        "1-65535",
+    ]
 
 
 def test_unknown_key_in_session(tmp_path: Path, monkeypatch) -> None:
     result = load(tmp_path, monkeypatch, "ops:\n  sessions:\n    a:\n      comand: x\n")
-    assert result.warnings == (
-        "kstlib.conf.yml:4: session 'a': comand: unknown key (see the README's config "
-        "reference)",
-    )
+    assert result.warning_lines() == [
+        "kstlib.conf.yml:4: session 'a': comand: unknown key (did you mean 'command'?)",
+    ]
 
 
 # =========================================================================== YAML traps
@@ -419,18 +443,18 @@ def test_duplicate_key_inside_session(tmp_path: Path, monkeypatch) -> None:
         """,
     )
     assert list(result.sessions) == ["b"]
-    assert result.warnings == (
+    assert result.warning_lines() == [
         "kstlib.conf.yml:5: session 'a': command: duplicate key (first at line 4)",
-    )
+    ]
 
 
 def test_duplicate_env_key(tmp_path: Path, monkeypatch) -> None:
     result = load(
         tmp_path, monkeypatch, "ops:\n  sessions:\n    a:\n      env:\n        A: x\n        A: y\n"
     )
-    assert result.warnings == (
+    assert result.warning_lines() == [
         "kstlib.conf.yml:6: session 'a': env.A: duplicate key (first at line 5)",
-    )
+    ]
 
 
 def test_duplicate_session_name(tmp_path: Path, monkeypatch) -> None:
@@ -449,9 +473,9 @@ def test_duplicate_session_name(tmp_path: Path, monkeypatch) -> None:
         """,
     )
     assert list(result.sessions) == ["other"]
-    assert result.warnings == (
+    assert result.warning_lines() == [
         "kstlib.conf.yml:7: session 'web': defined twice (also at line 3): rename one",
-    )
+    ]
     with pytest.raises(InvalidSessionError, match="defined twice"):
         result.spec("web")
 
@@ -485,7 +509,7 @@ def test_yaml_11_traps_refused(
         f"ops:\n  sessions:\n    trap:\n      {body}\n    fine:\n      command: x\n",
     )
     assert list(result.sessions) == ["fine"]
-    (warning,) = result.warnings
+    (warning,) = result.warning_lines()
     assert warning.startswith(f"kstlib.conf.yml:{line}: session 'trap': {field}")
     assert reason in warning
 
@@ -498,9 +522,12 @@ def test_yaml_11_traps_refused(
     ],
 )
 def test_quoted_values_pass(tmp_path: Path, monkeypatch, body: str, expected: tuple) -> None:
-    result = load(tmp_path, monkeypatch, f"ops:\n  sessions:\n    a:\n      {body}\n")
-    assert result.warnings == ()
-    assert result.sessions["a"].ports == expected
+    result = load(
+        tmp_path, monkeypatch,
+        f"ops:\n  sessions:\n    a:\n      {body}\n      backend: container\n      image: x\n",
+    )
+    assert result.warning_lines() == []
+    assert result.sessions["a"].options.ports == expected
 
 
 def test_quoted_env_values_pass(tmp_path: Path, monkeypatch) -> None:
@@ -514,7 +541,7 @@ def test_quoted_env_values_pass(tmp_path: Path, monkeypatch) -> None:
               env: {A: "yes", B: "0755", C: "1:30", D: "true", E: 0x1F, F: 1_000, G: 2001-12-14}
         """,
     )
-    assert result.warnings == ()
+    assert result.warning_lines() == []
     assert dict(result.sessions["a"].env) == {
         "A": "yes", "B": "0755", "C": "1:30", "D": "true", "E": "0x1F", "F": "1_000",
         "G": "2001-12-14",
@@ -535,12 +562,14 @@ def test_merge_keys_refused(tmp_path: Path, monkeypatch) -> None:
               env: {A: "1"}
         """,
     )
-    (warning,) = result.warnings
+    (warning,) = result.warning_lines()
     assert warning.startswith("kstlib.conf.yml:6: session 'a': ")
     assert "merge keys" in warning
 
 
 # =========================================================================== wrong types
+
+_CT = "\n      backend: container"  # the keys of the container backend need its entries
 
 
 @pytest.mark.parametrize(
@@ -555,14 +584,15 @@ def test_merge_keys_refused(tmp_path: Path, monkeypatch) -> None:
         ("\n      env: just-text", 4, "env", "expected a mapping of NAME: value"),
         ("\n      env: {A: [1, 2]}", 4, "env.A", "expected a string value, got a list"),
         ("\n      env: {A: {b: c}}", 4, "env.A", "expected a string value, got a mapping"),
-        ("\n      volumes: {a: b}", 4, "volumes", "expected a list of volumes, got a dict"),
-        ("\n      volumes: [[a]]", 4, "volumes[0]", "expected a volume"),
-        ("\n      ports: {a: b}", 4, "ports", "expected a list of ports"),
-        ("\n      image: [a]", 4, "image", "expected an image reference, got a list"),
+        (_CT + "\n      volumes: {a: b}", 5, "volumes",
+         "expected a list of volumes, got a dict"),
+        (_CT + "\n      volumes: [[a]]", 5, "volumes[0]", "expected a volume"),
+        (_CT + "\n      ports: {a: b}", 5, "ports", "expected a list of ports"),
+        (_CT + "\n      image: [a]", 5, "image", "expected an image reference, got a list"),
         ("\n      working_dir: {a: b}", 4, "working_dir", "expected a directory path"),
         ("\n      backend: [tmux]", 4, "backend", "expected 'tmux' or 'container'"),
-        ("\n      description: [a]", 4, "description", "expected a string"),
-        ("\n      init: 1", 4, "init", "expected true or false"),
+        ("\n      description: [a]", 4, "description", "expected a one-line description"),
+        (_CT + "\n      init: 1", 5, "init", "expected true or false"),
         ("\n      socket_name: {a: b}", 4, "socket_name", "expected a tmux socket name"),
     ],
 )
@@ -573,7 +603,7 @@ def test_wrong_types_are_entry_errors(
         tmp_path, monkeypatch, f"ops:\n  sessions:\n    wrong:{body}\n    ok:\n      command: x\n"
     )
     assert list(result.sessions) == ["ok"]
-    (warning,) = result.warnings
+    (warning,) = result.warning_lines()
     assert warning.startswith(f"kstlib.conf.yml:{line}: session 'wrong': {field}: ")
     assert reason in warning
     with pytest.raises(InvalidSessionError):
@@ -590,7 +620,7 @@ def test_bad_session_keys(tmp_path: Path, monkeypatch, key: str, shown: str | No
         "    ok: {command: x}\n",
     )
     assert list(result.sessions) == ["ok"]
-    (warning,) = result.warnings
+    (warning,) = result.warning_lines()
     assert warning.startswith("kstlib.conf.yml:3: session ")
     assert ": name: " in warning
     if shown is not None:
@@ -613,7 +643,7 @@ def test_hostile_session_key_warning_stays_one_line(
     monkeypatch.chdir(tmp_path)
     result = load_config()
     assert list(result.sessions) == ["ok"]
-    (warning,) = result.warnings
+    (warning,) = result.warning_lines()
     assert warning.isprintable()
     assert warning.startswith("kstlib.conf.yml:3: session ")
     err = capsys.readouterr().err
@@ -622,7 +652,7 @@ def test_hostile_session_key_warning_stays_one_line(
 
 def test_hostile_env_key_warning_stays_one_line(tmp_path: Path, monkeypatch) -> None:
     result = load(tmp_path, monkeypatch, 'ops:\n  sessions:\n    a:\n      env: {"A\\nB": x}\n')
-    (warning,) = result.warnings
+    (warning,) = result.warning_lines()
     assert warning.isprintable()
     assert warning.startswith("kstlib.conf.yml:4: session 'a': env.")
 
@@ -635,7 +665,7 @@ def test_deeply_nested_value_is_entry_error(tmp_path: Path, monkeypatch) -> None
         f"ops:\n  sessions:\n    a:\n      env: {nested}\n    ok:\n      command: x\n",
     )
     assert list(result.sessions) == ["ok"]
-    (warning,) = result.warnings
+    (warning,) = result.warning_lines()
     assert warning.startswith("kstlib.conf.yml:4: session 'a': env")
 
 
@@ -648,8 +678,8 @@ def test_alias_bomb_is_refused_quickly(tmp_path: Path, monkeypatch) -> None:
     )
     result = load(tmp_path, monkeypatch, text)
     assert list(result.sessions) == ["ok"]
-    assert result.warnings[0].startswith("kstlib.conf.yml:")
-    assert "session 'a'" in result.warnings[0]
+    assert result.warning_lines()[0].startswith("kstlib.conf.yml:")
+    assert "session 'a'" in result.warning_lines()[0]
 
 
 # =========================================================================== file shapes
@@ -673,7 +703,7 @@ def test_alias_bomb_is_refused_quickly(tmp_path: Path, monkeypatch) -> None:
 def test_empty_shapes_give_no_sessions(tmp_path: Path, monkeypatch, text: str) -> None:
     result = load(tmp_path, monkeypatch, text)
     assert dict(result.sessions) == {}
-    assert result.warnings == ()
+    assert result.warning_lines() == []
     assert result.path == tmp_path / NAME
     assert result.default_backend == "tmux"
 
@@ -758,7 +788,7 @@ def test_more_than_50_sessions_keeps_first_50_in_order(tmp_path: Path, monkeypat
     body = "".join(f"    {n}:\n      command: sleep {i}\n" for i, n in enumerate(names))
     result = load(tmp_path, monkeypatch, "ops:\n  sessions:\n" + body)
     assert list(result.sessions) == names[:50]
-    (warning,) = result.warnings
+    (warning,) = result.warning_lines()
     assert warning == (
         f"kstlib.conf.yml:{3 + 2 * 50}: more than 50 sessions: dropped 's50', 's51', 's52'"
     )
@@ -769,7 +799,7 @@ def test_exactly_50_sessions_no_warning(tmp_path: Path, monkeypatch) -> None:
     body = "".join(f"    s{i}: {{command: x}}\n" for i in range(50))
     result = load(tmp_path, monkeypatch, "ops:\n  sessions:\n" + body)
     assert len(result.sessions) == 50
-    assert result.warnings == ()
+    assert result.warning_lines() == []
 
 
 # =========================================================================== OpsConfig
@@ -782,15 +812,14 @@ def test_adhoc_spec_uses_defaults(tmp_path: Path, monkeypatch) -> None:
         "ops:\n  default_backend: container\n  tmux_binary: /opt/tmux\n"
         "  container_runtime: docker\n",
     )
-    spec = result.adhoc_spec("scratch")
-    assert (spec.name, spec.backend, spec.tmux_binary, spec.runtime) == (
-        "scratch",
-        "container",
-        "/opt/tmux",
-        "docker",
-    )
-    assert result.adhoc_spec("scratch", backend="tmux").backend == "tmux"
-    assert OpsConfig().adhoc_spec("x").backend == "tmux"
+    # ad-hoc specs (a name the config does not define) are built by the session manager
+    spec = SessionManager(result).adhoc_spec("scratch")
+    assert (spec.name, spec.backend, spec.options) == ("scratch", "container", ContainerOptions())
+    assert backends.get("container").configured_scope(spec, result) == "docker"
+    tmux = SessionManager(result).adhoc_spec("scratch", backend="tmux")
+    assert (tmux.backend, tmux.options) == ("tmux", TmuxOptions())
+    assert tmux.working_dir == str(tmp_path.resolve())
+    assert SessionManager(OpsConfig()).adhoc_spec("x").backend == "tmux"
 
 
 @pytest.mark.parametrize(
@@ -803,7 +832,7 @@ def test_adhoc_spec_uses_defaults(tmp_path: Path, monkeypatch) -> None:
 )
 def test_adhoc_spec_validates(name: str, backend: str | None, expected: str) -> None:
     with pytest.raises(ValidationError) as info:
-        OpsConfig().adhoc_spec(name, backend=backend)
+        SessionManager(OpsConfig()).adhoc_spec(name, backend=backend)
     assert str(info.value).startswith(expected)
 
 
@@ -830,5 +859,37 @@ def test_loader_is_safe(tmp_path: Path, monkeypatch) -> None:
         "ops:\n  sessions:\n    a:\n      command: !!python/object/apply:os.system [id]\n",
     )
     assert list(result.sessions) == []
-    assert "session 'a': command" in result.warnings[0]
+    assert "session 'a': command" in result.warning_lines()[0]
     assert config_parser._Loader.__name__ in ("CSafeLoader", "SafeLoader")
+
+
+def test_located_names_the_file_only_when_there_is_one(tmp_path: Path, monkeypatch) -> None:
+    assert OpsConfig().located((3, "session 'a': x: y")) == "session 'a': x: y"
+    config = OpsConfig(path=tmp_path / "p" / NAME, warnings=((3, "w"),))
+    monkeypatch.chdir(tmp_path)
+    assert config.warning_lines() == [f"p/{NAME}:3: w"]
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert config.warning_lines() == [f"{tmp_path}/p/{NAME}:3: w"]  # never ../p/...
+
+
+@pytest.mark.xfail(strict=True, reason="checks are staged: a schema problem hides the rules "
+                   "checked after it (restart_rule, $VAR syntax, env files, mounts, image)")
+def test_problems_lists_the_later_stages_too(tmp_path: Path, monkeypatch) -> None:
+    result = load(
+        tmp_path,
+        monkeypatch,
+        """
+        ops:
+          sessions:
+            a:
+              backend: container
+              ports: ["0"]
+              restart: on-failure
+              max_restarts: 0
+              volumes: [/etc:/etc]
+        """,
+    )
+    assert {text.split(": ")[1] for _, text in result.problems} == {
+        "ports[0]", "max_restarts", "volumes[0]", "image"
+    }

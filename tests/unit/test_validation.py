@@ -17,8 +17,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from kstlib_tasks import validation as v
+from kstlib_tasks.backends.container import ContainerOptions
+from kstlib_tasks.backends.tmux import TmuxOptions
+from kstlib_tasks.engine import overrides
 from kstlib_tasks.errors import KstlibError, ValidationError
 from kstlib_tasks.models import SessionSpec
+from kstlib_tasks.opsconfig import OpsConfig
 
 # Deterministic and fast enough for CI: same examples on every run, no example database.
 FAST = settings(
@@ -444,6 +448,131 @@ def test_env_limits_and_types() -> None:
     assert "expected a mapping of NAME: value, got a str" in message("env", "A=1")
 
 
+@pytest.mark.parametrize(
+    "key",
+    [
+        "PYTHONUSERBASE", "PYTHONWARNINGS", "PYTHONHOME", "PERLLIB", "PERL5LIB", "RUBYLIB",
+        "NODE_PATH", "GCONV_PATH", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "SHELLOPTS", "BASHOPTS",
+        "PROMPT_COMMAND", "PS4", "LD_AUDIT", "LD_BIND_NOW", "LD_DEBUG", "LD_FOO", "LD_",
+        "GIT_SSH", "GIT_SSH_COMMAND", "GIT_ASKPASS", "GIT_EXEC_PATH", "GIT_DIR", "GIT_PAGER",
+        "GIT_EDITOR", "GIT_EXTERNAL_DIFF", "GIT_PROXY_COMMAND", "GIT_TEMPLATE_DIR",
+        "GIT_CONFIG", "GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_0",
+        "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_PARAMETERS", "DYLD_ANYTHING",
+    ],
+)
+def test_env_more_forbidden_keys(key: str) -> None:
+    assert message("env", {key: "x"}) == (
+        f"session 'astro-prod': env.{key}: {key} is refused: it makes programs load foreign code"
+    )
+    assert "refused" in message("env", [f"{key}=x"])  # the --env form too
+
+
+@pytest.mark.parametrize("key", ["LDFLAGS", "OLD_LD_PRELOAD", "GIT_AUTHOR_NAME", "PYTHONUNBUFFERED",
+                                 "NODE_ENV", "PATH", "HOME", "LANG"])
+def test_env_keys_near_the_forbidden_ones_pass(key: str) -> None:
+    assert v.check("env", {key: "x"}) == {key: "x"}
+
+
+def test_env_value_and_total_size() -> None:
+    limit = 32 * 1024
+    assert v.check("env", {"BIG": "x" * limit})["BIG"] == "x" * limit
+    assert message("env", {"BIG": "x" * (limit + 1)}) == (
+        "session 'astro-prod': env.BIG: value longer than 32 KiB"
+    )
+    assert message("env", [f"BIG={'x' * (limit + 1)}"]) == (
+        "session 'astro-prod': env.BIG: value longer than 32 KiB"
+    )
+    # 4 values of 32 KiB are 128 KiB and some: refused as a whole, in one line
+    four = {f"K{i}": "x" * limit for i in range(4)}
+    assert message("env", four) == (
+        "session 'astro-prod': env: environment larger than 128 KiB in all (128 KiB)"
+    )
+    three = {f"K{i}": "x" * limit for i in range(3)}
+    assert v.check("env", three) == three
+
+
+# =========================================================================== description
+
+
+@pytest.mark.parametrize("text", ["A web server", "x" * 200, "Ünïcode — fine", "port 8080: api"])
+def test_description_accepted(text: str) -> None:
+    assert v.check("description", text) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("", "description is empty"),
+        ("x" * 201, "description longer than 200 characters"),
+        ("two\nlines", "description contains a newline"),
+        ("a\rb", "description contains a carriage return"),
+        ("a\tb", "description contains a control character U+0009"),
+        ("\x1b[31mred", "description contains a control character U+001B"),
+        ("a\u2028b", "description contains a control character U+2028"),
+        ("a\u202eb", "description contains a control character U+202E"),
+        ("a\u3164b", "description contains a blank filler character U+3164"),
+        (["a"], "expected a one-line description, got a list"),
+        (5, "expected a one-line description, got a int"),
+    ],
+)
+def test_description_refused(value: object, reason: str) -> None:
+    assert message("description", value) == f"session 'astro-prod': description: {reason}"
+
+
+# =========================================================================== blank fillers
+
+FILLERS = ["\u3164", "\u115f", "\u1160", "\uffa0", "\u2800", "\u17b4", "\u17b5"]
+
+
+@pytest.mark.parametrize("filler", FILLERS)
+@pytest.mark.parametrize(
+    ("field", "template"),
+    [
+        ("command", "echo a{}b"),
+        ("command", ["echo", "a{}b"]),
+        ("working_dir", "/srv/a{}b"),
+        ("volume", "/srv/a{}b:/b"),
+        ("description", "a{}b"),
+    ],
+)
+def test_blank_fillers_refused_where_invisible_characters_are(field: str, template: object,
+                                                              filler: str) -> None:
+    value = ([w.format(filler) for w in template] if isinstance(template, list)
+             else str(template).format(filler))
+    text = message(field, value)
+    assert f"blank filler character U+{ord(filler):04X}" in text
+    assert filler not in text  # the message never shows it raw
+    # the same place refuses the other invisible characters
+    other = ([w.replace(filler, "\u200b") for w in value] if isinstance(value, list)
+             else value.replace(filler, "\u200b"))
+    assert "U+200B" in message(field, other)
+
+
+@pytest.mark.parametrize("filler", FILLERS)
+@pytest.mark.parametrize("field", ["name", "image", "socket_name"])
+def test_blank_fillers_refused_in_names(field: str, filler: str) -> None:
+    text = message(field, f"a{filler}b")
+    assert f"\\u{ord(filler):04x}" in text and filler not in text
+    with pytest.raises(vol.Invalid):
+        v.env_key(f"A{filler}")
+    with pytest.raises(vol.Invalid):
+        v.group_name(f"g{filler}")
+
+
+@pytest.mark.parametrize("filler", FILLERS)
+def test_blank_fillers_in_env_values_are_data_like_other_invisibles(filler: str) -> None:
+    # env values are data (certificates, JSON...): no character but NUL is refused there,
+    # fillers no more than zero-width spaces
+    assert v.check("env", {"A": f"x{filler}y", "B": "x\u200by"}) == {
+        "A": f"x{filler}y", "B": "x\u200by"}
+
+
+@pytest.mark.parametrize("filler", FILLERS)
+def test_blank_fillers_refused_in_readiness_commands(filler: str) -> None:
+    with pytest.raises(vol.Invalid, match=f"blank filler character U[+]{ord(filler):04X}"):
+        v.ready({"exec": f"check{filler}"})
+
+
 # =========================================================================== small fields
 
 
@@ -603,94 +732,154 @@ def test_trailing_newline_never_passes(field: str, value: str) -> None:
     refused(field, value)
 
 
-# =========================================================================== apply_overrides
+# =========================================================================== overrides.apply
+# The one-off flags of start (front-end keywords: backend, command, env, workdir, image, volume,
+# port, socket), checked by the same validators as the file.
+
+CONFIG = OpsConfig(base_dir=Path("/srv/project"))
 
 
 def _spec(**changes: object) -> SessionSpec:
     base = SessionSpec(
         name=SESSION,
+        backend="container",
         command=("sleep", "60"),
         command_text="sleep 60",
         env={"A": "1", "B": "2"},
-        volumes=("/srv:/srv",),
-        ports=("8080:80",),
         working_dir="/srv",
+        options=ContainerOptions(image_ref="localhost/app:1", volumes=("/srv:/srv",),
+                                 ports=("8080:80",)),
     )
     return base.with_changes(**changes)
 
 
+def _tmux(**changes: object) -> SessionSpec:
+    base = SessionSpec(name=SESSION, backend="tmux", command=("sleep", "60"),
+                       command_text="sleep 60", env={"A": "1"}, working_dir="/srv",
+                       options=TmuxOptions(socket_name="side"))
+    return base.with_changes(**changes)
+
+
+def apply(spec: SessionSpec, base_dir: Path | None = None, **flags: object) -> SessionSpec:
+    return overrides.apply(spec, CONFIG, flags, base_dir=base_dir)
+
+
 def test_overrides_none_keeps_spec() -> None:
-    spec = _spec()
-    assert v.apply_overrides(spec) == spec
-    assert v.apply_overrides(spec, env=[], volumes=[], ports=[]) == spec
+    for spec in (_spec(), _tmux()):
+        assert apply(spec) == spec
+        assert apply(spec, env=[], volume=[], port=[], image=None, socket=None) == spec
 
 
 def test_overrides_env_merges_lists_replace(tmp_path: Path) -> None:
-    out = v.apply_overrides(
+    out = apply(
         _spec(),
         env=["B=two", "C=3"],
-        volumes=["./data:/data", "named:/n"],
-        ports=[9090],
+        volume=["./data:/data", "named:/n"],
+        port=[9090],
         base_dir=tmp_path,
     )
     assert dict(out.env) == {"A": "1", "B": "two", "C": "3"}
-    assert out.volumes == (f"{tmp_path}/data:/data", "named:/n")
-    assert out.ports == ("9090",)
-    assert v.apply_overrides(_spec(), env={"D": 4}).env["D"] == "4"
+    assert out.options.volumes == (f"{tmp_path}/data:/data", "named:/n")
+    assert out.options.ports == ("9090",)
+    assert out.image == "localhost/app:1"  # what was not given stays
+    assert apply(_spec(), env={"D": 4}).env["D"] == "4"
+
+
+def test_overrides_given_is_what_a_start_records() -> None:
+    assert overrides.given({"env": [], "volume": (), "image": None, "port": ("80",),
+                            "command": "x"}) == {"port": ["80"], "command": "x"}
 
 
 def test_overrides_command_text_and_list() -> None:
-    out = v.apply_overrides(_spec(), command="echo 'a b'")
+    out = apply(_spec(), command="echo 'a b'")
     assert out.command == ("echo", "a b")
     assert out.command_text == "echo 'a b'"
-    out = v.apply_overrides(_spec(), command=["echo", "a b"])
+    out = apply(_spec(), command=["echo", "a b"])
     assert out.command == ("echo", "a b")
     assert out.command_text == "echo 'a b'"
 
 
 def test_overrides_working_dir_resolved(tmp_path: Path) -> None:
-    assert v.apply_overrides(_spec(), working_dir="sub/dir", base_dir=tmp_path).working_dir == (
+    assert apply(_spec(), workdir="sub/dir", base_dir=tmp_path).working_dir == (
         str(tmp_path / "sub" / "dir")
     )
-    assert v.apply_overrides(_spec(), working_dir="/abs").working_dir == "/abs"
+    assert apply(_spec(), workdir="/abs").working_dir == "/abs"
+
+
+def test_overrides_image_and_socket() -> None:
+    assert apply(_spec(), image="localhost/app:2").options == ContainerOptions(
+        image_ref="localhost/app:2", volumes=("/srv:/srv",), ports=("8080:80",))
+    assert apply(_tmux(), socket="other").options == TmuxOptions(socket_name="other")
 
 
 def test_overrides_container_needs_image() -> None:
     with pytest.raises(ValidationError) as info:
-        v.apply_overrides(_spec(), backend="container")
+        apply(_tmux(), backend="container")
     assert str(info.value) == (
         "session 'astro-prod': image: required for backend 'container' (set image: in the config "
         "or pass --image)"
     )
-    out = v.apply_overrides(_spec(), backend="container", image="localhost/app:1", runtime="docker")
-    assert (out.backend, out.image, out.runtime) == ("container", "localhost/app:1", "docker")
+    out = apply(_tmux(), backend="container", image="localhost/app:1")
+    assert (out.backend, out.image) == ("container", "localhost/app:1")
+    # a tmux command and folder are host things: they do not follow to a container
+    assert (out.command, out.command_text, out.working_dir) == ((), None, None)
+    assert dict(out.env) == {"A": "1"}
+
+
+def test_overrides_switch_to_tmux_runs_in_the_config_folder() -> None:
+    out = apply(_spec(), backend="tmux", command="sleep 5")
+    assert (out.backend, out.options, out.command) == ("tmux", TmuxOptions(), ("sleep", "5"))
+    assert out.working_dir == "/srv/project"
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "expected"),
+    ("flags", "expected"),
     [
         ({"image": "UPPER/x"}, "session 'astro-prod': image: invalid image reference 'UPPER/x'"),
         ({"command": "a; b"}, "session 'astro-prod': command: contains shell control syntax"),
         ({"env": ["LD_PRELOAD=/x"]}, "session 'astro-prod': env.LD_PRELOAD: LD_PRELOAD is"),
-        ({"volumes": ["/a:/b", "../x:/y"]}, "session 'astro-prod': volumes[1]: volume '../x:/y'"),
-        ({"ports": ["80", "70000"]}, "session 'astro-prod': ports[1]: invalid port '70000'"),
+        ({"volume": ["/a:/b", "../x:/y"]}, "session 'astro-prod': volumes[1]: volume '../x:/y'"),
+        ({"volume": ["/srv/x:/x", "/etc:/etc"]},
+         "session 'astro-prod': volume[1]: refused host path /etc: /etc is a system folder (list "
+         "the host path under allow_host_mounts: to allow it)"),
+        ({"port": ["80", "70000"]}, "session 'astro-prod': ports[1]: invalid port '70000'"),
         ({"backend": "vm"}, "session 'astro-prod': backend: unknown backend 'vm'"),
-        ({"socket_name": "a b"}, "session 'astro-prod': socket_name: invalid tmux socket"),
-        ({"runtime": "lxc"}, "session 'astro-prod': runtime: unknown container runtime"),
-        ({"working_dir": "a\nb"}, "session 'astro-prod': working_dir: working_dir contains"),
+        ({"workdir": "a\nb"}, "session 'astro-prod': working_dir: working_dir contains"),
     ],
 )
-def test_overrides_invalid_name_session_and_field(kwargs: dict, expected: str) -> None:
+def test_overrides_invalid_name_session_and_field(flags: dict, expected: str) -> None:
     with pytest.raises(ValidationError) as info:
-        v.apply_overrides(_spec(), **kwargs)
+        apply(_spec(), **flags)
     assert str(info.value).startswith(expected)
+    assert "\n" not in str(info.value)
+
+
+def test_overrides_socket_refused() -> None:
+    with pytest.raises(ValidationError) as info:
+        apply(_tmux(), socket="a b")
+    assert str(info.value).startswith(
+        "session 'astro-prod': socket_name: invalid tmux socket name 'a b'")
+
+
+def test_overrides_volume_allowed_by_the_entry() -> None:
+    spec = _spec(options=ContainerOptions(image_ref="x", allow_host_mounts=("/etc",)))
+    assert apply(spec, volume=["/etc:/etc:ro"]).options.volumes == ("/etc:/etc:ro",)
 
 
 def test_overrides_env_merge_respects_limit() -> None:
     spec = _spec(env={f"K{i}": "x" for i in range(99)})
-    assert len(v.apply_overrides(spec, env=["A=1"]).env) == 100
+    assert len(apply(spec, env=["A=1"]).env) == 100
     with pytest.raises(ValidationError, match="more than 100 environment variables"):
-        v.apply_overrides(spec, env=["A=1", "B=2"])
+        apply(spec, env=["A=1", "B=2"])
+
+
+def test_overrides_env_merge_respects_total_size() -> None:
+    spec = _spec(env={f"K{i}": "x" * 30_000 for i in range(4)})
+    with pytest.raises(ValidationError) as info:
+        apply(spec, env=["A=" + "y" * 30_000])
+    assert str(info.value) == (
+        "session 'astro-prod': env: environment larger than 128 KiB in all (146 KiB)"
+    )
 
 
 def test_resolve_volume_and_dir(tmp_path: Path) -> None:
@@ -750,7 +939,7 @@ def test_property_name_with_forbidden_never_passes(name: str) -> None:
 def test_property_valid_names_pass_and_round_trip(name: str) -> None:
     assert v.session_name(name) == name
     assert v.check("name", name, session=name) == name
-    assert v.apply_overrides(SessionSpec(name=name)).name == name
+    assert overrides.apply(SessionSpec(name=name), OpsConfig(), {}).name == name
 
 
 _PATH_PART = st.text(alphabet=string.ascii_letters + string.digits + "_-", min_size=1, max_size=8)

@@ -41,12 +41,13 @@ from ... import logstore
 from ...errors import (
     BackendError,
     ImageNotFoundError,
+    KstlibError,
     SessionAlreadyRunningError,
     ValidationError,
 )
 from ...models import SessionStatus, State
 from ...runner import Result, Runner, first_line
-from ..base import Backend, Launch
+from ..base import Backend, Launch, Lines
 from .parsing import (
     ALIVE,
     IMAGE_MISSING,
@@ -268,6 +269,11 @@ class ContainerBackend(Backend):
         # A new run, a new log: the copy kept by an earlier stop is now outdated (kept until
         # here so that a failed start does not lose the last run's output).
         logstore.reset(self.log_path(name))
+        if launch.fresh:
+            return SessionStatus(name=name, backend=self.kind, state=State.RUNNING,
+                                 scope=self.scope, image=spec.image, managed=True,
+                                 command=shlex.join(launch.argv) or None,
+                                 details={"runtime": self.scope, "id": cid})
         item = self._inspect(cid)
         if item is None:  # removed at once (e.g. a --rm in some wrapper): report what we know
             return SessionStatus(
@@ -326,6 +332,89 @@ class ContainerBackend(Backend):
             note = self._save_output(item, log_path)
         self.runner.run("rm", "--force", cid, check=False)
         return final.with_changes(note=note)
+
+    def stop_many(self, names: Sequence[str], *, timeout: float = 10.0,
+                  force: bool = False) -> dict[str, SessionStatus | KstlibError]:
+        """Stop several containers with one call per step instead of one per container:
+        ``inspect`` of all, one ``stop`` (or ``kill``) of those alive (the runtime stops them
+        in parallel), ``inspect`` of all for the exit codes, their output kept, one ``rm``.
+
+        ``down`` of 10 containers costs 4 runtime calls, where stopping them one by one costs
+        40. A container run with ``--rm`` by hand goes through :meth:`stop` (its output must be
+        kept before it vanishes).
+        """
+        results: dict[str, SessionStatus | KstlibError] = {}
+        items = self._inspect_many(names)
+        batch: dict[str, dict[str, Any]] = {}
+        for name in names:
+            item = items.get(name)
+            if item is None:
+                results[name] = self.not_running(name, "(no container of that name)")
+            elif _auto_remove(item):
+                try:
+                    results[name] = self.stop(name, timeout=timeout, force=force)
+                except KstlibError as exc:
+                    results[name] = exc
+            else:
+                batch[name] = item
+        if not batch:
+            return results
+        alive = [container_id(i) for i in batch.values() if raw_state(i) in ALIVE]
+        if alive:
+            paused = [container_id(i) for i in batch.values() if raw_state(i) == "paused"]
+            if force:
+                self.runner.run("kill", *alive, check=False)
+            else:
+                if paused:
+                    self.runner.run("unpause", *paused, check=False)
+                seconds = max(0, math.ceil(timeout))
+                self.runner.run("stop", "--time", str(seconds), *alive, check=False,
+                                timeout=seconds + self.runner.timeout)
+        after = self._inspect_many([container_id(i) for i in batch.values()], by="id")
+        removable: list[str] = []
+        for name, item in batch.items():
+            cid = container_id(item)
+            now = after.get(cid)
+            if now is not None and raw_state(now) in ALIVE and force:
+                self.runner.run("wait", cid, check=False)
+                now = self._inspect(cid)
+            if now is None:
+                results[name] = self._status(item).with_changes(state=State.EXITED, pid=None)
+                continue
+            if raw_state(now) in ALIVE:
+                results[name] = BackendError(f"{self.scope} could not stop '{name}': still "
+                                             "running", session=name)
+                continue
+            try:
+                note = self._save_output(now, self.log_path(name))
+            except OutputNotRead as exc:
+                results[name] = exc
+                continue
+            results[name] = self._status(now).with_changes(note=note)
+            removable.append(cid)
+        if removable:
+            self.runner.run("rm", "--force", *removable, check=False)
+        return results
+
+    def _inspect_many(self, refs: Sequence[str], by: str = "name") -> dict[str, dict[str, Any]]:
+        """``inspect`` of several containers in one call: ref -> object (exact matches only;
+        missing ones are simply absent)."""
+        if not refs:
+            return {}
+        result = self.runner.run("inspect", "--type", "container", *refs, check=False)
+        found: dict[str, dict[str, Any]] = {}
+        try:
+            objects = load_json_objects(result.stdout)
+        except ValueError:
+            objects = []
+        for item in objects:
+            key = container_name(item) if by == "name" else container_id(item)
+            if key in refs:
+                found[key] = item
+        if not result.ok and not found and not _mentions(result.stderr, NO_SUCH):
+            raise BackendError(f"{self.scope} inspect failed: "
+                               f"{first_line(result.stderr) or result.exit_code}")
+        return found
 
     def _end(self, item: Mapping[str, Any], name: str, *, timeout: float,
              force: bool) -> dict[str, Any] | None:
@@ -433,13 +522,12 @@ class ContainerBackend(Backend):
             raise BackendError(
                 f"{self.scope} ps printed something that is not JSON: {exc}"
             ) from None
-        restarting = [s.details.get("id") for s in statuses
+        restarting = [str(s.details.get("id")) for s in statuses
                       if s.managed and s.details.get("restart") in ("on-failure", "always")]
-        if restarting:
-            counts = self._restart_counts([str(i) for i in restarting if i])
-            statuses = [s.with_changes(restarts=counts.get(str(s.details.get("id"))))
-                        if s.details.get("id") in counts else s for s in statuses]
-        return statuses
+        counts = self._restart_counts(restarting) if restarting else {}
+        return [s.with_changes(restarts=counts.get(str(s.details.get("id")),
+                                                   0 if s.details.get("restart") else None))
+                if s.managed else s for s in statuses]
 
     def _restart_counts(self, ids: Sequence[str]) -> dict[str, int]:
         result = self.runner.run("inspect", "--type", "container", *ids, check=False)
@@ -450,7 +538,7 @@ class ContainerBackend(Backend):
                 counts[container_id(item)] = count
         return counts
 
-    def live_logs(self, name: str, lines: int | None) -> list[str] | None:
+    def live_logs(self, name: str, lines: int | None) -> Lines | None:
         """From the runtime while the container exists (running or exited); None when not."""
         item = self._inspect(name)
         if item is None:
@@ -497,7 +585,7 @@ class ContainerBackend(Backend):
                 process.terminate()
             process.wait()
 
-    def _tail_log_file(self, item: Mapping[str, Any], lines: int) -> list[str] | None:
+    def _tail_log_file(self, item: Mapping[str, Any], lines: int) -> Lines | None:
         """``--lines N`` of a podman container from its ``k8s-file`` log itself; None when the
         container logs elsewhere (journald) or the file cannot be read (a remote podman).
 

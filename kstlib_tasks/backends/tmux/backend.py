@@ -21,11 +21,11 @@ Why it is built the way it is (each point was checked against tmux 3.3a):
 * **The caller's environment.** A pane gets the tmux SERVER's environment, i.e. that of whoever
   started the server first. Instead, the command's whole environment (the caller's, minus
   tmux's own ``TMUX``/``TMUX_PANE``, plus the config's ``env`` and ``--env``) is written to a
-  private file and the pane runs ``env -i /bin/sh -c '. FILE; exec "$@"' ...``: the command
-  sees exactly that environment, whatever started the server, and, ``exec`` replacing each
-  program in turn, ``pane_pid`` IS the command's process (what ``status`` reports and what gets
-  the signals). Sessions with a restart policy run under a small ``sh`` supervisor instead
-  (:mod:`kstlib_tasks.backends.tmux.supervise`); its state file names the command's pid.
+  private file and the pane runs :mod:`~.supervise`'s script, which starts the command with
+  ``env -i`` and that file: the command sees exactly that environment, whatever started the
+  server. Without a restart policy it execs the command, so ``pane_pid`` IS the command's
+  process (what ``status`` reports and what gets the signals); with one, it stays as the pane's
+  process and restarts the command, and its state file names the command's pid.
 * **tmux's own parsing of arguments.** Any argument that ENDS with ``;`` is taken as a command
   separator (``\\;`` escapes it), and ``-c`` and ``pipe-pane`` arguments are format-expanded
   (``#`` must be ``##``): :func:`~.panes.tmux_args` and :func:`~.panes.escape_format`.
@@ -47,6 +47,7 @@ Why it is built the way it is (each point was checked against tmux 3.3a):
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
@@ -60,10 +61,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ... import logstore
-from ...errors import BackendError, ValidationError
+from ...errors import BackendError, KstlibError, ValidationError
 from ...models import SessionStatus, State
 from ...runner import Result, Runner, first_line
-from ..base import Backend, Launch, iso_utc, last_lines, program_problem, wait_until
+from ..base import Backend, Launch, Lines, iso_utc, last_lines, program_problem, wait_until
 from . import capture, supervise
 from .panes import (
     COMMAND_OPTION,
@@ -87,8 +88,6 @@ from .panes import (
 _KILL_WAIT = 5.0
 _SETTLE = 1.0
 _DRAIN_WAIT = 3.0  # after SIGKILL the pane must be dead quickly; bounded so stop never hangs
-# What the pane runs for a session without restart policy (see the module docstring).
-LAUNCH_SCRIPT = '. "$0" && exec "$@"'
 
 
 def scope_key(socket: str | None) -> str:
@@ -165,16 +164,6 @@ class TmuxBackend(Backend):
         pane = session_panes(parse_panes(result.stdout)).get(name)
         return self._complete(pane) if pane is not None else None
 
-    def _pane(self, pane_id: str) -> PaneInfo | None:
-        """Re-read one pane by id; None once it is gone."""
-        result = self._call_unless_gone(["list-panes", "-t", pane_id, "-F", PANE_FORMAT])
-        if result is None:
-            return None
-        for pane in parse_panes(result.stdout):
-            if pane.pane_id == pane_id:
-                return self._complete(pane)
-        return None
-
     def _complete(self, pane: PaneInfo) -> PaneInfo:
         """Fill in the exit code tmux failed to learn, from the unreaped process itself.
 
@@ -209,8 +198,8 @@ class TmuxBackend(Backend):
             state = supervise.read_state(self._file(pane.session, "run"))
             if state is not None:
                 restarts = state.restarts
-                if not pane.dead and state.pid:
-                    pid = state.pid
+                if not pane.dead:
+                    pid = state.pid  # the command's; None while it waits to be restarted
             note = logstore.capture_error(self.log_path(pane.session))
             fingerprint = _json_object(pane.fingerprint)
             if fingerprint is not None:
@@ -266,7 +255,7 @@ class TmuxBackend(Backend):
         problem = program_problem(program, launch.env.get("PATH", os.defpath), cwd)
         if problem:
             raise ValidationError("command", problem, session=name)
-        current = self._find(name)
+        current = None if launch.fresh else self._find(name)
         if current is not None and not current.dead:
             raise self.already_running(name)
         log = self.log_path(name)
@@ -283,14 +272,10 @@ class TmuxBackend(Backend):
         write_private(self._file(name, "overrides"), json.dumps(dict(launch.overrides)))
         marker = new_pipe_marker(log)
 
-        if spec.restart == "no":
-            pane_program = ["env", "-i", "/bin/sh", "-c", LAUNCH_SCRIPT, str(env_file),
-                            *program]
-        else:
-            pane_program = supervise.argv(
-                state=self._file(name, "run"), stop=self._file(name, "stop"),
-                policy=spec.restart, max_restarts=spec.max_restarts, env_file=env_file,
-                command=program)
+        pane_program = supervise.argv(
+            state=self._file(name, "run"), stop=self._file(name, "stop"),
+            policy=spec.restart, max_restarts=spec.max_restarts, env_file=env_file,
+            command=program)
         pane = f"={name}:"
         fingerprint = json.dumps(dict(launch.fingerprint), sort_keys=True, separators=(",", ":"))
         commands: list[Sequence[str]] = [
@@ -306,6 +291,8 @@ class TmuxBackend(Backend):
         if result.exit_code != 0:
             marker.unlink(missing_ok=True)
             if "duplicate session" in result.stderr:
+                if launch.fresh:  # appeared since the engine looked: the careful way
+                    return self.start(replace(launch, fresh=False))
                 raise self.already_running(name)
             # Nothing of that name was live before this call: whatever exists now is ours.
             self._call(["kill-session", "-t", f"={name}"])
@@ -327,68 +314,118 @@ class TmuxBackend(Backend):
         after ``timeout``: SIGKILL to the process group. A tmux ``kill-session`` alone would only
         send SIGHUP, which a process can ignore and outlive.
         """
-        pane = self._find(name)
-        if pane is None:
-            raise self.not_running(name)
+        result = self.stop_many([name], timeout=timeout, force=force)[name]
+        if isinstance(result, KstlibError):
+            raise result
+        return result
+
+    def stop_many(self, names: Sequence[str], *, timeout: float = 10.0,
+                  force: bool = False) -> dict[str, SessionStatus | KstlibError]:
+        """Stop several sessions of this server together, as :meth:`stop` does one: one
+        ``list-panes``, one ``send-keys`` call for all, one listing per poll, one
+        ``kill-session`` call for all."""
+        results: dict[str, SessionStatus | KstlibError] = {}
+        panes = self._sessions()
+        todo: dict[str, PaneInfo] = {}
+        for name in names:
+            pane = panes.get(name)
+            if pane is None:
+                results[name] = self.not_running(name)
+            else:
+                todo[name] = pane
+        if not todo:
+            return results
         deadline = time.monotonic() + max(0.0, timeout)
-        if pane.managed:
-            # a supervisor must not restart what is being stopped: stop is final
-            touch_private(self._file(name, "stop"))
-        last: PaneInfo | None = pane
-        if not pane.dead and not force:
+        for name, pane in todo.items():
+            if pane.managed:
+                # a supervisor must not restart what is being stopped: stop is final
+                touch_private(self._file(name, "stop"))
+        last: dict[str, PaneInfo | None] = {p.pane_id: p for p in todo.values()}
+        alive = [p for p in todo.values() if not p.dead]
+        if alive and not force:
             commands: list[Sequence[str]] = []
-            if pane.in_mode:  # a pane left in copy mode would swallow the C-c
-                commands.append(["send-keys", "-t", pane.pane_id, "-X", "cancel"])
-            commands.append(["send-keys", "-t", pane.pane_id, "C-c"])
-            result = self._call(*commands)
-            if result.exit_code != 0 and not not_found(result.stderr):
-                raise self._failure("send-keys", result, name)
-            last = self._wait_dead(pane.pane_id, timeout)
-        group = pane.pid
-        if last is not None and not last.dead and last.pid is not None and kill_group(last.pid):
-            last = self._wait_dead(last.pane_id, _KILL_WAIT)
-        if group is not None:
-            end_group(group, deadline=None if force else deadline)
-        self._kill_session(name)
-        wait_drained(self.log_path(name))
-        self._file(name, "env").unlink(missing_ok=True)
-        final = self._to_status(last or pane)
-        return final.with_changes(state=State.EXITED, pid=None,
-                                  exit_code=final.exit_code if (last or pane).dead else None)
+            for pane in alive:
+                if pane.in_mode:  # a pane left in copy mode would swallow the C-c
+                    commands.append(["send-keys", "-t", pane.pane_id, "-X", "cancel"])
+                commands.append(["send-keys", "-t", pane.pane_id, "C-c"])
+            if self._call(*commands).exit_code != 0:
+                # one pane gone in between ends tmux's command list: send to each on its own
+                for pane in alive:
+                    self._call_unless_gone(["send-keys", "-t", pane.pane_id, "C-c"])
+            last.update(self._wait_all_dead([p.pane_id for p in alive], timeout))
+        killed = [p for p in last.values() if p is not None and not p.dead and p.pid is not None
+                  and kill_group(p.pid)]
+        if killed:
+            last.update(self._wait_all_dead([p.pane_id for p in killed], _KILL_WAIT))
+        for pane in todo.values():
+            if pane.pid is not None:
+                end_group(pane.pid, deadline=None if force else deadline)
+        kills = [["kill-session", "-t", f"={name}"] for name in todo]
+        if self._call(*kills).exit_code != 0:
+            for name in todo:
+                self._kill_session(name)
+        for name, pane in todo.items():
+            wait_drained(self.log_path(name))
+            for suffix in ("env", "run", "stop", "overrides"):
+                self._file(name, suffix).unlink(missing_ok=True)
+            final_pane = last.get(pane.pane_id) or pane
+            final = self._to_status(final_pane)
+            results[name] = final.with_changes(
+                state=State.EXITED, pid=None,
+                exit_code=final.exit_code if final_pane.dead else None)
+        return results
+
+    def _sessions(self) -> dict[str, PaneInfo]:
+        """The pane standing for each session of the server (one ``list-panes -a``)."""
+        result = self._call(["list-panes", "-a", "-F", PANE_FORMAT])
+        if result.exit_code != 0:
+            if no_server(result.stderr):
+                return {}
+            raise self._failure("list-panes", result)
+        return {name: self._complete(pane) for name, pane in
+                session_panes(parse_panes(result.stdout)).items()}
+
+    def _wait_all_dead(self, pane_ids: Sequence[str],
+                       timeout: float) -> dict[str, PaneInfo | None]:
+        """Poll (one listing per round) until each pane's process is gone or ``timeout``
+        passes; the last reading of each (None: the pane itself vanished).
+
+        tmux marks a pane dead when its terminal closes, which can be a moment before it reaps
+        the process and learns the exit status: a dead pane without a status is polled a little
+        longer (at most ``_SETTLE`` seconds, for tmux versions that never tell a signal).
+        """
+        seen: dict[str, PaneInfo | None] = {}
+        pending = set(pane_ids)
+        settle: dict[str, float] = {}
+
+        def all_gone() -> bool | None:
+            result = self._call(["list-panes", "-a", "-F", PANE_FORMAT])
+            now_panes = {p.pane_id: p for p in parse_panes(result.stdout)} if (
+                result.exit_code == 0) else {}
+            now = time.monotonic()
+            for pane_id in list(pending):
+                found = now_panes.get(pane_id)
+                pane = self._complete(found) if found is not None else None
+                seen[pane_id] = pane
+                if pane is None or (pane.dead and pane.exit_code is not None):
+                    pending.discard(pane_id)
+                elif pane.dead:
+                    settle.setdefault(pane_id, now + _SETTLE)
+                    if now >= settle[pane_id]:
+                        pending.discard(pane_id)
+            return True if not pending else None
+
+        if wait_until(all_gone, timeout) is None and settle:
+            wait_until(all_gone, max(settle.values()) - time.monotonic())
+        return seen
 
     def _kill_session(self, name: str) -> None:
         """Remove session ``name``; already gone is fine."""
         self._call_unless_gone(["kill-session", "-t", f"={name}"], name)
 
-    def _wait_dead(self, pane_id: str, timeout: float) -> PaneInfo | None:
-        """Poll the pane until its process is gone or ``timeout`` passes; its last reading.
-
-        None means the pane itself vanished (remain-on-exit turned off by hand): gone as well.
-        tmux marks a pane dead when its terminal closes, which can be a moment before it reaps
-        the process and learns the exit status: a dead pane without a status is polled a little
-        longer (at most ``_SETTLE`` seconds, for tmux versions that never tell a signal).
-        """
-        seen: dict[str, Any] = {"pane": None, "settle": None}
-
-        def gone() -> bool | None:
-            pane = seen["pane"] = self._pane(pane_id)
-            if pane is None or (pane.dead and pane.exit_code is not None):
-                return True
-            if pane.dead:
-                now = time.monotonic()
-                seen["settle"] = seen["settle"] or now + _SETTLE
-                if now >= seen["settle"]:
-                    return True
-            return None
-
-        if wait_until(gone, timeout) is None and seen["settle"] is not None:
-            wait_until(gone, seen["settle"] - time.monotonic())
-        pane: PaneInfo | None = seen["pane"]
-        return pane
-
     # ----------------------------------------------------------------- logs, attach
 
-    def live_logs(self, name: str, lines: int | None) -> list[str] | None:
+    def live_logs(self, name: str, lines: int | None) -> Lines | None:
         """kstlib's sessions: the log file (also while running); others: the pane's screen
         and history; None when there is no such session."""
         pane = self._find(name)
@@ -398,7 +435,7 @@ class TmuxBackend(Backend):
             return logstore.tail(self.log_path(name), lines)
         return self._capture(pane, lines)
 
-    def _capture(self, pane: PaneInfo, lines: int | None) -> list[str]:
+    def _capture(self, pane: PaneInfo, lines: int | None) -> Lines:
         result = self._call_unless_gone(
             ["capture-pane", "-p", "-J", "-S", "-", "-t", pane.pane_id], pane.session
         )
@@ -446,10 +483,8 @@ def write_private(path: Path, text: str) -> None:
 
 
 def touch_private(path: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.close(logstore.open_private(path, append=True))
-    except OSError:
-        pass
 
 
 def new_pipe_marker(log: Path) -> Path:
@@ -528,9 +563,7 @@ def end_group(pgid: int, *, deadline: float | None) -> None:
     wait_until(lambda: None if group_members(pgid) else True, _KILL_WAIT)
 
 
-def _suppress() -> Any:
-    import contextlib
-
+def _suppress() -> contextlib.suppress:
     return contextlib.suppress(ProcessLookupError, PermissionError)
 
 

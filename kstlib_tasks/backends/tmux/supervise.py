@@ -1,4 +1,12 @@
-"""The supervisor that restarts a tmux session's command (interim until supervise.sh lands)."""
+"""The program every kstlib tmux pane runs: ``supervise.sh`` beside this module.
+
+It gives the command exactly the environment kstlib wrote to a private file (``env -i`` then
+the file, so nothing of the tmux server's environment leaks in), and, for a restart policy,
+restarts it with a growing delay (0.5 s doubling up to 30 s), keeps a one-line state file (runs,
+restarts, last exit code, the command's pid), and never restarts what is being stopped. With no
+policy it execs the command, so the pane's process is the command itself. A POSIX ``sh`` script
+rather than Python: it stays resident for the session's life (see capture.py for the cost).
+"""
 
 from __future__ import annotations
 

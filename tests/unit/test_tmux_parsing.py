@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from kstlib_tasks import logstore
 from kstlib_tasks.backends.base import iso_utc, last_lines
-from kstlib_tasks.backends.tmux import capture
+from kstlib_tasks.backends.tmux import capture, supervise
 from kstlib_tasks.backends.tmux.backend import (
-    LAUNCH_SCRIPT,
     TmuxBackend,
     inside_server,
     new_pipe_marker,
@@ -90,29 +91,42 @@ def test_command_text_is_one_quoted_line() -> None:
     assert command_text(()) == ""
 
 
-def test_env_file_is_read_back_by_sh_exactly(tmp_path: Path) -> None:
-    """The pane runs ``env -i /bin/sh -c LAUNCH_SCRIPT FILE ARGV``: the command sees exactly
-    the environment written, quotes, newlines and all, and no shell between it and exec."""
-    env = {"PLAIN": "1", "QUOTES": "it's \"x\" $HOME `id`", "LINES": "a\nb", "EMPTY": "",
-           "BASH_FUNC_f%%": "() { :; }"}
+def test_the_pane_program_gives_the_command_exactly_the_env_file(tmp_path: Path) -> None:
+    """Every pane runs supervise.sh: the command sees exactly the environment written (quotes,
+    newlines and all), nothing of the environment tmux would have given, and no shell stays
+    between it and exec (policy no)."""
+    env = {"PATH": os.environ["PATH"], "PLAIN": "1", "QUOTES": "it's \"x\" $HOME `id`",
+           "LINES": "a\nb", "EMPTY": "", "BASH_FUNC_f%%": "() { :; }"}
     text = env_file_text(env)
     assert "BASH_FUNC" not in text  # not a shell identifier: left out
     path = tmp_path / "env"
     path.write_text(text)
-    script = "import json, os; print(json.dumps(dict(os.environ)))"
-    done = subprocess.run(["env", "-i", "/bin/sh", "-c", LAUNCH_SCRIPT, str(path),
-                           "python3", "-c", script], capture_output=True, text=True,
-                          check=True, env={"PATH": os.environ["PATH"]})
-    seen = json.loads(done.stdout)
-    assert {k: seen.get(k) for k in ("PLAIN", "QUOTES", "LINES", "EMPTY")} == {
-        k: env[k] for k in ("PLAIN", "QUOTES", "LINES", "EMPTY")}
+    def run(command: list[str]) -> tuple[subprocess.Popen[bytes], bytes]:
+        argv = supervise.argv(state=tmp_path / "run", stop=tmp_path / "stop", policy="no",
+                              max_restarts=0, env_file=path, command=command)
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                                   env={"PATH": os.environ["PATH"], "TMUX": "/tmp/x,1,0",
+                                        "SERVER_ONLY": "leak"})
+        out, _ = process.communicate(timeout=30)
+        return process, out
+
+    _, out = run(["env", "-0"])  # looked up with the file's PATH
+    seen = dict(item.split("=", 1) for item in out.decode().split("\0") if item)
+    expected = {k: v for k, v in env.items() if not k.startswith("BASH_FUNC")}
+    assert {k: v for k, v in seen.items() if k != "_"} == expected
+    process, out = run([sys.executable, "-c", "import os; print(os.getpid())"])
+    assert int(out) == process.pid  # exec all the way: the pane's pid is the command's
+    state = supervise.read_state(tmp_path / "run")
+    assert state is not None and state.pid == process.pid and state.runs == 1
 
 
-def test_the_log_copier_quotes_its_path_and_removes_its_marker(tmp_path: Path) -> None:
+def test_the_log_copier_is_one_exec_of_capture_sh_with_the_size_bound(tmp_path: Path) -> None:
     log = tmp_path / "my dir" / "s.log"
-    command = capture.command(log, tmp_path / "s.log.pipe-1")
-    assert f"'{log}'" in command
-    assert command.endswith(f"; rm -f {tmp_path}/s.log.pipe-1")
+    marker = tmp_path / "s.log.pipe-1"
+    command = capture.command(log, marker)
+    assert shlex.split(command) == ["exec", "/bin/sh", str(capture.SCRIPT), str(log),
+                                    str(logstore.max_bytes()), str(marker)]
+    assert capture.SCRIPT.is_file()
 
 
 def test_wait_drained_returns_once_markers_are_gone_and_clears_stale_ones(tmp_path: Path) -> None:

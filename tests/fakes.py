@@ -90,7 +90,7 @@ class FakeBackend(Backend):
 
     def __init__(self, kind: str = "fake", scope: str | None = None):
         super().__init__(scope)
-        self.kind = kind  # one class for every backend name: the instance says which
+        self.kind = kind  # type: ignore[misc]  # one class for every backend: the instance says
         self.sessions: dict[str, FakeSession] = {}
         self.calls: list[tuple[Any, ...]] = []
         self.plans: dict[str, Plan] = {}
@@ -220,11 +220,6 @@ class FakeBackend(Backend):
             session = self.sessions.get(name)
             return self._status(session) if session is not None else None
 
-    def list(self) -> list[SessionStatus]:
-        self._call("list")
-        with self.lock:
-            return [self._status(s) for s in self.sessions.values()]
-
     def attach(self, name: str) -> NoReturn:
         self._call("attach", name)
         with self.lock:
@@ -244,6 +239,12 @@ class FakeBackend(Backend):
         self._call("run_probe", name, tuple(argv))
         code = self.probe_codes.get(name, 0)
         return code() if callable(code) else code
+
+    # last: inside the class body, `list` names this method from here on
+    def list(self) -> list[SessionStatus]:
+        self._call("list")
+        with self.lock:
+            return [self._status(s) for s in self.sessions.values()]
 
 
 class FakeWorld:

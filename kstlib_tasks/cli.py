@@ -124,6 +124,8 @@ def parse(argv: list[str]) -> Parsed:
             raise UsageError(f"unknown option {options[0]!r} ({_see(None)})")
         return parsed
     if words[0] != "ops":
+        if tokens[0].startswith("-"):  # `-f my.yml ops list`: the option is what is wrong
+            raise UsageError(f"unknown option {tokens[0]!r} ({_see(None)})")
         from .suggest import did_you_mean
 
         raise UsageError(f"unknown command {words[0]!r}{did_you_mean(words[0], ['ops'])} "
@@ -167,12 +169,18 @@ def parse_verb(verb: Verb, tokens: list[str]) -> dict[str, Any]:
         if token == "--":
             only_names = True
             continue
-        option, eq, inline = token.partition("=")
-        if not eq and not option.startswith("--") and len(option) > 2:
-            option, inline, eq = option[:2], option[2:], "="  # -n5
+        if token.startswith("--"):
+            option, eq, inline = token.partition("=")
+        else:  # -n5, -n=5, -eK=V: the value is attached to the short option
+            option, inline = token[:2], token[2:].removeprefix("=")
+            eq = "=" if len(token) > 2 else ""
         found = by_name.get(option)
         if found is None:
-            raise UsageError(f"unknown option {token!r} ({_see(verb.name)})")
+            from .suggest import did_you_mean
+
+            close = did_you_mean(option, [n for n in by_name if n.startswith("--")]) \
+                if option.startswith("--") else ""
+            raise UsageError(f"unknown option {token!r}{close} ({_see(verb.name)})")
         flag = found
         if flag.kind is bool:
             if eq:

@@ -36,8 +36,7 @@ def table(places: Places, specs: Iterable[SessionSpec], kinds: Iterable[str] | N
             failed[place] = result
             # a missing backend the config does not use is nobody's concern
             if place[0] in used or not isinstance(result, BackendNotFoundError):
-                warn(f"warning: {place[0]}{' ' + place[1] if place[1] else ''} did not answer, "
-                     f"its sessions show as unknown: {result.line()}")
+                warn(_did_not_answer(place, result))
             continue
         assert isinstance(result, list)
         live.extend((place, status) for status in result)
@@ -45,8 +44,14 @@ def table(places: Places, specs: Iterable[SessionSpec], kinds: Iterable[str] | N
     rows: list[SessionStatus] = []
     taken: set[int] = set()
     for spec in specs:
-        home = places.home_or_configured(spec)
         kind = places.kind(spec.backend)
+        try:
+            home = places.home(spec)
+        except KstlibError as exc:  # no runtime found: never listed, so it is said here
+            home = spec.backend, kind.configured_scope(spec, config)
+            if not any(places.same(home, place) for place in failed):
+                failed[home] = exc
+                warn(_did_not_answer(home, exc))
         match = next((i for i, (place, status) in enumerate(live)
                       if i not in taken and status.name == spec.name
                       and places.same(place, home)), None)
@@ -62,3 +67,8 @@ def table(places: Places, specs: Iterable[SessionSpec], kinds: Iterable[str] | N
              if i not in taken]
     extra.sort(key=lambda s: (s.backend, s.name, s.scope or ""))
     return rows + extra
+
+
+def _did_not_answer(place: Place, error: KstlibError) -> str:
+    return (f"warning: {place[0]}{' ' + place[1] if place[1] else ''} did not answer, its "
+            f"sessions show as unknown: {error.line()}")

@@ -138,8 +138,9 @@ def _probe(spec: SessionSpec) -> probes.ProbeSpec | None:
 
 def _graph(manager: SessionManager) -> Graph:
     config = manager.config
+    # Graph wants each session's groups (config.groups() is the other way round)
     return Graph({name: spec.depends_on for name, spec in config.sessions.items()},
-                 groups=config.groups())
+                 groups={name: spec.groups for name, spec in config.sessions.items()})
 
 
 def _resolve(manager: SessionManager, graph: Graph, targets: Sequence[str]) -> list[str]:
@@ -169,8 +170,10 @@ class Up:
     """One ``up`` run (see the module docstring)."""
 
     def __init__(self, manager: SessionManager, order: list[str], wanted: list[str], *,
-                 wait: bool, deadline: float | None, recreate: bool, report: Report):
+                 wait: bool, deadline: float | None, recreate: bool, report: Report,
+                 front: str = "kstlib"):
         self.manager = manager
+        self.front = front  # hints in error lines name the front end in use
         self.config = manager.config
         self.order = order
         self.wait = wait
@@ -251,7 +254,7 @@ class Up:
         try:
             backend, context = self._bring_up(name, spec)
         except KstlibError as exc:
-            self.fail(name, f"could not start: {exc.line()}", backend=None)
+            self.fail(name, f"could not start: {exc.line(self.front)}", backend=None)
             return
         result.state = "running"
         self.gates[name]["started"].settle(True)
@@ -334,7 +337,7 @@ def up(manager: SessionManager, targets: Sequence[str], *, wait: bool, timeout: 
     order = graph.up_order(wanted)
     deadline = None if timeout is None else time.monotonic() + timeout
     run = Up(manager, order, wanted, wait=wait, deadline=deadline, recreate=recreate,
-             report=report)
+             report=report, front=front)
     run.run()
     return _finish(list(run.results.values()), json=json, report=report, verb="up")
 

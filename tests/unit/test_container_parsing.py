@@ -1,4 +1,5 @@
-"""Parsing of podman and docker output, on real captured text (no runtime needed).
+"""Parsing of podman and docker output (``backends.container.parsing``), on real captured text
+(no runtime needed).
 
 Captured on this project's test machine (podman 4.3.1, docker engine 20.10.24 with the 28.2 and
 20.10 clients) from two containers: ``capz-run`` (``--init``, our labels plus ``other=a,b``,
@@ -10,16 +11,23 @@ from __future__ import annotations
 
 import pytest
 
-from kstlib_tasks.backends.container import (
+from kstlib_tasks.backends.base import Launch
+from kstlib_tasks.backends.container import ContainerOptions
+from kstlib_tasks.backends.container.backend import ContainerBackend
+from kstlib_tasks.backends.container.parsing import (
+    LABEL_FINGERPRINT,
+    LABEL_OVERRIDES,
+    LABEL_RESTART,
     LABEL_SESSION,
-    ContainerBackend,
     k8s_file_lines,
+    label_value,
     load_json_objects,
     map_state,
     merge_logs,
     parse_labels,
     parse_ps,
     parse_timestamp,
+    recorded_fingerprint,
     runtime_kind,
     status_from_inspect,
     tail_k8s_file,
@@ -233,7 +241,9 @@ def test_podman_ps_array():
     run, done = found["capz-run"], found["capz-exit"]
     assert run.state is State.RUNNING and run.pid == 12646 and run.exit_code is None
     assert run.managed and not done.managed
-    assert run.backend == "container" and run.runtime == "podman"
+    assert run.backend == "container" and run.scope == "podman"
+    assert run.details["runtime"] == "podman" and run.details["id"].startswith("b37a68284b2a")
+    assert run.recorded is None  # no fingerprint label: not comparable with the config
     assert run.image == "localhost/kstlib-test-busybox:latest"
     assert run.command == RUN_COMMAND
     assert run.created_at == "2026-11-25T14:11:07Z"  # Unix 1795615867; "1 second ago" ignored
@@ -247,7 +257,8 @@ def test_docker_ps_one_object_per_line(text):
     run, done = found["capz-run"], found["capz-exit"]
     assert run.state is State.RUNNING and run.pid is None  # docker ps has no pid
     assert run.managed and not done.managed
-    assert run.runtime == "docker"
+    assert run.scope == "docker" and run.details["runtime"] == "docker"  # from the path
+    assert run.details["id"].startswith("7335a2fa740d")
     assert run.command == RUN_COMMAND  # docker's surrounding quotes removed
     # local time with offset (+0100 CET) and UTC give the same instant
     assert run.created_at == "2026-11-25T14:11:08Z"
@@ -259,8 +270,8 @@ def test_both_runtimes_agree_on_the_same_containers():
     docker = by_name(parse_ps(DOCKER_PS, "docker"))
     for name in ("capz-run", "capz-exit"):
         a, b = podman[name], docker[name]
-        assert (a.state, a.exit_code, a.image, a.command, a.managed) == (
-            b.state, b.exit_code, b.image, b.command, b.managed
+        assert (a.state, a.exit_code, a.image, a.command, a.managed, a.recorded) == (
+            b.state, b.exit_code, b.image, b.command, b.managed, b.recorded
         )
 
 
@@ -279,6 +290,7 @@ def test_inspect(text, runtime, pid):
     assert run.managed and not done.managed
     assert run.created_at is not None and run.created_at.startswith("2026-11-25T14:11:0")
     assert done.state is State.EXITED and done.exit_code == 3 and done.pid is None
+    assert run.scope == runtime and run.details["id"] == items[0]["Id"]
 
 
 def test_empty_listings():
@@ -341,45 +353,113 @@ def test_runtime_kind():
     assert runtime_kind("/usr/local/bin/docker") == "docker"
 
 
-def test_run_argv_carries_the_whole_spec():
-    spec = SessionSpec(
-        name="astro-prod",
-        backend="container",
-        image="astro-bot:v2",
-        command=("python", "-m", "astro.bot"),
-        env={"BOT_MODE": "prod"},
-        volumes=("/srv/data:/data:ro",),
-        ports=("8080:80",),
-        working_dir="/app",
-    )
-    argv = ContainerBackend("podman").run_argv(spec)
+def launch_of(spec: SessionSpec, **changes) -> Launch:
+    values = {"argv": spec.command, "env": dict(spec.env),
+              "fingerprint": {"command": "c0ffee", "image": "1mage"}, "overrides": {}}
+    values.update(changes)
+    return Launch(spec=spec, **values)
+
+
+PROD = SessionSpec(
+    name="astro-prod",
+    backend="container",
+    command=("python", "-m", "astro.bot"),
+    env={"BOT_MODE": "prod"},
+    working_dir="/app",
+    options=ContainerOptions(image_ref="astro-bot:v2", volumes=("/srv/data:/data:ro",),
+                             ports=("8080:80",)),
+)
+
+
+def test_run_argv_carries_the_whole_launch():
+    launch = launch_of(PROD, argv=("python", "-m", "astro.bot", "--expanded"),
+                       env={"BOT_MODE": "prod", "EXTRA": "1"})
+    argv = ContainerBackend("podman").run_argv(launch)
     assert argv[:2] == ["run", "--detach"]
     assert argv[argv.index("--name") + 1] == "astro-prod"
     assert "--pull=never" in argv and "--init" in argv
     assert "--interactive" in argv and "--tty" in argv  # so attach can detach (Ctrl+P Ctrl+Q)
     assert f"{LABEL_SESSION}=astro-prod" in argv
-    assert f"io.kstlib.spec={spec.fingerprint()}" in argv
+    assert f"{LABEL_FINGERPRINT}={label_value(launch.fingerprint)}" in argv
+    assert f"{LABEL_RESTART}=no" in argv and "--restart" not in argv
+    assert not any(a.startswith(LABEL_OVERRIDES) for a in argv)  # no overrides: no label
     for flag, value in [
         ("--env", "BOT_MODE=prod"),
+        ("--env", "EXTRA=1"),  # the launch's env (config + --env), not only the spec's
         ("--volume", "/srv/data:/data:ro"),
         ("--publish", "8080:80"),
         ("--workdir", "/app"),
     ]:
         assert argv[argv.index(value) - 1] == flag
-    # image then the argv, untouched: no shell anywhere
-    assert argv[-4:] == ["astro-bot:v2", "python", "-m", "astro.bot"]
-    no_init = ContainerBackend("docker").run_argv(spec.with_changes(init=False, command=()))
-    assert "--init" not in no_init and no_init[-1] == "astro-bot:v2"
+    # image then the expanded argv, untouched: no shell anywhere
+    assert argv[-5:] == ["astro-bot:v2", "python", "-m", "astro.bot", "--expanded"]
+    no_init = PROD.with_changes(options=ContainerOptions(image_ref="astro-bot:v2", init=False))
+    bare = ContainerBackend("docker").run_argv(launch_of(no_init, argv=()))
+    assert "--init" not in bare and bare[-1] == "astro-bot:v2"
+
+
+def test_run_argv_records_the_overrides_and_the_restart_policy():
+    launch = launch_of(PROD.with_changes(restart="on-failure", max_restarts=3),
+                       overrides={"image": "astro-bot:v2"})
+    argv = ContainerBackend("podman").run_argv(launch)
+    assert f"{LABEL_OVERRIDES}={label_value({'image': 'astro-bot:v2'})}" in argv
+    assert argv[argv.index("--restart") + 1] == "on-failure:3"
+    assert f"{LABEL_RESTART}=on-failure" in argv
+    always = ContainerBackend("podman").run_argv(launch_of(PROD.with_changes(restart="always")))
+    assert always[always.index("--restart") + 1] == "always"
+
+
+def test_run_argv_bounds_the_runtimes_own_log():
+    podman = ContainerBackend("podman").run_argv(launch_of(PROD))
+    assert podman[podman.index("--log-opt") + 1].startswith("max-size=")
+    docker = ContainerBackend("docker").run_argv(launch_of(PROD))
+    opts = [docker[i + 1] for i, a in enumerate(docker) if a == "--log-opt"]
+    assert len(opts) == 2 and opts[1] == "max-file=2"
+    unbounded = ContainerBackend("docker").run_argv(launch_of(PROD), log_limit=False)
+    assert "--log-opt" not in unbounded
+    with_cid = ContainerBackend("docker").run_argv(launch_of(PROD), "/tmp/x/cid")
+    assert with_cid[with_cid.index("--cidfile") + 1] == "/tmp/x/cid"
 
 
 def test_run_argv_needs_an_image():
     with pytest.raises(ValidationError, match="image"):
-        ContainerBackend("podman").run_argv(SessionSpec(name="x", backend="container"))
+        ContainerBackend("podman").run_argv(launch_of(SessionSpec(name="x", backend="container")))
 
 
 def test_constructor_runs_nothing():
     backend = ContainerBackend("/nonexistent/podman")
-    assert backend.kind == "podman" and backend.name == "container"
+    assert backend.kind == "container" and backend.scope == "podman"
+    assert backend.runner.argv("ps") == ["/nonexistent/podman", "ps"]
+
+
+def test_the_recorded_start_survives_dockers_label_text():
+    """The fingerprint and the overrides are JSON in a label; docker ``ps`` prints labels as
+    ``k=v,k=v`` text, so the value must hold neither ``,`` nor ``=``."""
+    fingerprint = {"command": "abc", "env": "d,e=f"}
+    overrides = {"env": ["A=1,2"], "image": "x:v2"}
+    value = label_value(fingerprint)
+    assert "," not in value and "=" not in value
+    text = (f"other=a,b,{LABEL_SESSION}=s,{LABEL_FINGERPRINT}={value},"
+            f"{LABEL_OVERRIDES}={label_value(overrides)}")
+    labels = parse_labels(text)
+    assert recorded_fingerprint(labels) == {"fp": fingerprint, "ov": overrides}
+    assert recorded_fingerprint({LABEL_FINGERPRINT: value}) == {"fp": fingerprint, "ov": {}}
+    assert recorded_fingerprint({LABEL_FINGERPRINT: "not-base64-json"}) is None
+    assert recorded_fingerprint({}) is None
+    line = ('{"Names":"s","State":"running","Status":"Up 1 second","Image":"img","ID":"abc",'
+            '"Labels":"' + text + '"}')
+    [status] = parse_ps(line, "docker")
+    assert status.managed and status.recorded == {"fp": fingerprint, "ov": overrides}
+
+
+def test_inspect_reads_the_restart_count_and_policy():
+    item = load_json_objects(PODMAN_INSPECT)[0]
+    item = {**item, "RestartCount": 2,
+            "Config": {**item["Config"], "Labels": {LABEL_SESSION: "capz-run",
+                                                    LABEL_RESTART: "always"}}}
+    status = status_from_inspect(item, "podman")
+    assert status.restarts == 2 and status.details["restart"] == "always"
+    assert status_from_inspect(load_json_objects(PODMAN_INSPECT)[1], "podman").restarts is None
 
 
 def test_partial_records_read_as_one_line() -> None:

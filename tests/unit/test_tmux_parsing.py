@@ -1,43 +1,51 @@
-"""The tmux backend's pure helpers: argument escaping, listing parsing, exit codes (no tmux)."""
+"""The tmux backend's pure helpers (``backends.tmux.panes``): argument escaping, listing
+parsing, exit codes; and what the backend makes of a captured listing (no tmux is run)."""
 
 from __future__ import annotations
 
-import io
+import json
 import os
+import shlex
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from kstlib_tasks import logstore
-from kstlib_tasks.backends.tmux import (
+from kstlib_tasks.backends.base import iso_utc, last_lines
+from kstlib_tasks.backends.tmux import capture, supervise
+from kstlib_tasks.backends.tmux.backend import (
+    TmuxBackend,
+    inside_server,
+    new_pipe_marker,
+    scope_key,
+    wait_drained,
+)
+from kstlib_tasks.backends.tmux.panes import (
     PANE_FORMAT,
     SEP,
-    TmuxBackend,
     command_text,
+    env_file_text,
     escape_arg,
     escape_format,
     exit_code_from_wait_status,
     exit_code_of,
-    inside_server,
-    iso_utc,
-    last_lines,
-    new_pipe_marker,
     no_server,
     not_found,
     parse_pane_line,
     parse_panes,
-    pipe_command,
     plain_command,
-    program_argv,
     session_panes,
     socket_path,
     strip_blank_tail,
     tmux_args,
-    wait_drained,
     zombie_exit_code,
 )
+from kstlib_tasks.errors import BackendError
 from kstlib_tasks.models import State
+from kstlib_tasks.runner import Result
 
 
 def row(**fields: str) -> str:
@@ -45,7 +53,7 @@ def row(**fields: str) -> str:
     values = {
         "session": "astro", "created": "1795615899", "pane_id": "%3", "pid": "4242",
         "dead": "0", "dead_status": "", "dead_signal": "", "in_mode": "0", "focus": "1",
-        "managed": "1", "current": "python", "command": "python -m astro.bot",
+        "managed": "1", "fp": "", "current": "python", "command": "python -m astro.bot",
     }
     values.update(fields)
     return SEP.join(values.values())
@@ -77,24 +85,48 @@ def test_escape_format_doubles_hashes() -> None:
     assert escape_format("/srv/work#1/#{x}") == "/srv/work##1/##{x}"
 
 
-def test_program_argv_avoids_the_shell_and_keeps_the_empty_command() -> None:
-    assert program_argv(("cat",)) == ["env", "--", "cat"]
-    assert program_argv(("python", "-m", "bot")) == ["env", "--", "python", "-m", "bot"]
-    assert program_argv(()) == []
-
-
 def test_command_text_is_one_quoted_line() -> None:
     assert command_text(("python", "-m", "astro bot")) == "python -m 'astro bot'"
     assert "\n" not in command_text(("a\nb",))
     assert command_text(()) == ""
 
 
-def test_pipe_command_runs_the_log_store_file_and_removes_its_marker(tmp_path: Path) -> None:
+def test_the_pane_program_gives_the_command_exactly_the_env_file(tmp_path: Path) -> None:
+    """Every pane runs supervise.sh: the command sees exactly the environment written (quotes,
+    newlines and all), nothing of the environment tmux would have given, and no shell stays
+    between it and exec (policy no)."""
+    env = {"PATH": os.environ["PATH"], "PLAIN": "1", "QUOTES": "it's \"x\" $HOME `id`",
+           "LINES": "a\nb", "EMPTY": "", "BASH_FUNC_f%%": "() { :; }"}
+    text = env_file_text(env)
+    assert "BASH_FUNC" not in text  # not a shell identifier: left out
+    path = tmp_path / "env"
+    path.write_text(text)
+    def run(command: list[str]) -> tuple[subprocess.Popen[bytes], bytes]:
+        argv = supervise.argv(state=tmp_path / "run", stop=tmp_path / "stop", policy="no",
+                              max_restarts=0, env_file=path, command=command)
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                                   env={"PATH": os.environ["PATH"], "TMUX": "/tmp/x,1,0",
+                                        "SERVER_ONLY": "leak"})
+        out, _ = process.communicate(timeout=30)
+        return process, out
+
+    _, out = run(["env", "-0"])  # looked up with the file's PATH
+    seen = dict(item.split("=", 1) for item in out.decode().split("\0") if item)
+    expected = {k: v for k, v in env.items() if not k.startswith("BASH_FUNC")}
+    assert {k: v for k, v in seen.items() if k != "_"} == expected
+    process, out = run([sys.executable, "-c", "import os; print(os.getpid())"])
+    assert int(out) == process.pid  # exec all the way: the pane's pid is the command's
+    state = supervise.read_state(tmp_path / "run")
+    assert state is not None and state.pid == process.pid and state.runs == 1
+
+
+def test_the_log_copier_is_one_exec_of_capture_sh_with_the_size_bound(tmp_path: Path) -> None:
     log = tmp_path / "my dir" / "s.log"
-    command = pipe_command(log, tmp_path / "s.log.pipe-1")
-    assert "logstore.py" in command and "KSTLIB_LOG_MAX_BYTES=" in command
-    assert f"'{log}'" in command
-    assert command.endswith(f"; rm -f {tmp_path}/s.log.pipe-1")
+    marker = tmp_path / "s.log.pipe-1"
+    command = capture.command(log, marker)
+    assert shlex.split(command) == ["exec", "/bin/sh", str(capture.SCRIPT), str(log),
+                                    str(logstore.max_bytes()), str(marker)]
+    assert capture.SCRIPT.is_file()
 
 
 def test_wait_drained_returns_once_markers_are_gone_and_clears_stale_ones(tmp_path: Path) -> None:
@@ -112,24 +144,24 @@ def test_wait_drained_returns_once_markers_are_gone_and_clears_stale_ones(tmp_pa
 def test_a_running_managed_pane() -> None:
     pane = parse_pane_line(row())
     assert pane is not None
-    status = pane.to_status("dev")
-    assert status.name == "astro" and status.backend == "tmux" and status.state is State.RUNNING
-    assert status.pid == 4242 and status.exit_code is None and status.managed
-    assert status.created_at == "2026-11-25T14:11:39Z"
-    assert status.command == "python -m astro.bot" and status.socket == "dev"
-    assert status.defined is False
+    assert pane.session == "astro" and pane.pane_id == "%3" and pane.pid == 4242
+    assert not pane.dead and pane.exit_code is None and pane.managed
+    assert pane.created == 1795615899 and pane.command == "python -m astro.bot"
 
 
-def test_an_exited_pane_has_its_code_and_no_pid() -> None:
+def test_an_exited_pane_has_its_code() -> None:
     pane = parse_pane_line(row(dead="1", dead_status="3"))
-    assert pane is not None
-    status = pane.to_status(None)
-    assert status.state is State.EXITED and status.exit_code == 3 and status.pid is None
+    assert pane is not None and pane.dead and pane.exit_code == 3
 
 
 def test_death_by_signal_reads_as_128_plus_n() -> None:
     pane = parse_pane_line(row(dead="1", dead_signal="9"))
     assert pane is not None and pane.exit_code == 137
+
+
+def test_a_live_pane_has_no_exit_code_whatever_tmux_prints() -> None:
+    pane = parse_pane_line(row(dead="0", dead_status="0"))
+    assert pane is not None and pane.exit_code is None
 
 
 def test_exit_code_of() -> None:
@@ -142,7 +174,7 @@ def test_unmanaged_pane_shows_tmux_start_command_unquoted() -> None:
     pane = parse_pane_line(row(managed="", command='"sleep 120"'))
     assert pane is not None and not pane.managed and pane.command == "sleep 120"
     shell = parse_pane_line(row(managed="", command="", current="bash"))
-    assert shell is not None and shell.to_status(None).command == "bash"
+    assert shell is not None and shell.command == "" and shell.current_command == "bash"
 
 
 @pytest.mark.parametrize(
@@ -190,6 +222,108 @@ def test_iso_utc() -> None:
     assert iso_utc(1) == "1970-01-01T00:00:01Z"
 
 
+# ------------------------------------------------------------------ the backend on a listing
+
+
+class CannedRunner:
+    """Stands in for the tmux Runner: answers each call with the next canned result."""
+
+    def __init__(self, *results: Result):
+        self.results = list(results)
+        self.calls: list[tuple[str, ...]] = []
+
+    def run(self, *args: str, check: bool = True, timeout: float | None = None) -> Result:
+        self.calls.append(args)
+        return self.results.pop(0)
+
+
+def backend_answering(*results: Result, socket: str | None = "dev") -> TmuxBackend:
+    backend = TmuxBackend(socket)
+    backend.runner = CannedRunner(*results)  # type: ignore[assignment]
+    return backend
+
+
+def ok(*lines: str) -> Result:
+    return Result("\n".join(lines) + "\n", "", 0)
+
+
+def test_status_of_a_running_managed_pane() -> None:
+    backend = backend_answering(ok(row()))
+    status = backend.status("astro")
+    assert status is not None
+    assert status.name == "astro" and status.backend == "tmux" and status.state is State.RUNNING
+    assert status.pid == 4242 and status.exit_code is None and status.managed
+    assert status.created_at == "2026-11-25T14:11:39Z"
+    assert status.command == "python -m astro.bot"
+    assert status.scope == "dev" and status.details["socket"] == "dev"
+    assert status.defined is False
+    assert status.recorded is None  # no fingerprint stored: nothing to compare
+    [call] = backend.runner.calls  # type: ignore[attr-defined]
+    assert call[:4] == ("list-panes", "-s", "-t", "=astro:")  # exact target, one call
+
+
+def test_an_exited_pane_has_its_code_and_no_pid() -> None:
+    status = backend_answering(ok(row(dead="1", dead_status="3")), socket=None).status("astro")
+    assert status is not None
+    assert status.state is State.EXITED and status.exit_code == 3 and status.pid is None
+    assert status.scope is None
+
+
+def test_an_unmanaged_shell_shows_its_current_command() -> None:
+    status = backend_answering(ok(row(managed="", command="", current="bash"))).status("astro")
+    assert status is not None and status.command == "bash" and not status.managed
+
+
+def test_the_stored_fingerprint_is_the_recorded_start() -> None:
+    fingerprint = json.dumps({"command": "abc", "env": "def"})
+    status = backend_answering(ok(row(fp=fingerprint))).status("astro")
+    assert status is not None and status.recorded == {"fp": {"command": "abc", "env": "def"},
+                                                      "ov": {}}
+    garbled = backend_answering(ok(row(fp="{not json"))).status("astro")
+    assert garbled is not None and garbled.recorded is None
+
+
+def test_status_of_a_name_tmux_does_not_know_is_none() -> None:
+    gone = Result("", "can't find session: astro", 1)
+    assert backend_answering(gone).status("astro") is None
+    no_server_yet = Result("", "no server running on /tmp/tmux-0/dev", 1)
+    assert backend_answering(no_server_yet).status("astro") is None
+
+
+def test_list_is_one_call_for_the_whole_server() -> None:
+    backend = backend_answering(ok(row(session="b", pane_id="%1"),
+                                   row(session="a", pane_id="%2", dead="1", dead_status="0")))
+    statuses = backend.list()
+    assert [(s.name, s.state) for s in statuses] == [("b", State.RUNNING), ("a", State.EXITED)]
+    assert backend.runner.calls == [("list-panes", "-a", "-F", PANE_FORMAT)]  # type: ignore[attr-defined]
+
+
+def test_list_of_a_server_that_does_not_run_is_empty_and_other_failures_say_so() -> None:
+    no_server_yet = Result("", "error connecting to /tmp/x (No such file)", 1)
+    assert backend_answering(no_server_yet).list() == []
+    with pytest.raises(BackendError, match=r"list-panes failed.*permission denied"):
+        backend_answering(Result("", "permission denied", 1)).list()
+
+
+def test_building_a_backend_runs_nothing() -> None:
+    backend = TmuxBackend("dev", binary="no-such-tmux-binary")
+    assert backend.kind == "tmux" and backend.scope == "dev"
+    assert backend.runner.argv("ls") == ["no-such-tmux-binary", "-L", "dev", "ls"]
+    by_path = TmuxBackend("/tmp/some/sock", binary="tmux")
+    assert by_path.runner.argv("ls") == ["tmux", "-S", "/tmp/some/sock", "ls"]
+    assert TmuxBackend(None).runner.argv("ls") == ["tmux", "ls"]
+
+
+def test_two_servers_of_one_name_in_two_folders_keep_separate_logs(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TMUX_TMPDIR", str(tmp_path / "a"))
+    first = scope_key("dev")
+    monkeypatch.setenv("TMUX_TMPDIR", str(tmp_path / "b"))
+    second = scope_key("dev")
+    assert first != second and first.startswith("dev-") and second.startswith("dev-")
+    assert TmuxBackend("dev").log_path("x").parent.name == second
+
+
 # ------------------------------------------------------------------ zombies (tmux 3.3a)
 
 
@@ -234,6 +368,8 @@ def test_last_lines_and_blank_tail() -> None:
 def test_socket_path_and_inside_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("TMUX_TMPDIR", str(tmp_path))
     assert socket_path("dev") == str(tmp_path.resolve() / f"tmux-{os.getuid()}" / "dev")
+    assert socket_path(None) == str(tmp_path.resolve() / f"tmux-{os.getuid()}" / "default")
+    assert socket_path("/run/x/../sock") == "/run/sock"  # a path is that path
     monkeypatch.delenv("TMUX", raising=False)
     assert not inside_server(None)
     monkeypatch.setenv("TMUX", f"{socket_path('dev')},123,0")
@@ -242,20 +378,19 @@ def test_socket_path_and_inside_server(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert not inside_server("other")
 
 
-def test_building_a_backend_runs_nothing() -> None:
-    backend = TmuxBackend(binary="no-such-tmux-binary", socket="dev")
-    assert backend.name == "tmux" and backend.runner.argv("ls") == [
-        "no-such-tmux-binary", "-L", "dev", "ls",
-    ]
+# ------------------------------------------------------------------ the log files
 
 
 def test_log_store_rotation_stays_bounded_and_keeps_lines_whole(tmp_path: Path) -> None:
-    """The copier behind ``pipe-pane``: past the limit the file becomes ``.1``; a line cut by
-    a rotation still reads as one line; no file ever holds more than the limit."""
+    """Past the limit the file becomes ``.1``; a line cut by a rotation still reads as one
+    line; no file ever holds more than the limit."""
     log = tmp_path / "s.log"
     limit = 4096
-    text = "".join(f"line {n:05} " + "x" * 40 + "\r\n" for n in range(1000))  # ~55 kB
-    logstore.copy_stream(io.BufferedReader(io.BytesIO(text.encode()), 1000), log, limit)
+    text = "".join(f"line {n:05} " + "x" * 40 + "\r\n" for n in range(1000)).encode()  # ~55 kB
+    writer = logstore.BoundedWriter(log, limit)
+    for start in range(0, len(text), 1000):
+        writer.write(text[start:start + 1000])
+    writer.commit()
     assert log.stat().st_size <= limit and logstore.rotated(log).stat().st_size <= limit
     kept = logstore.tail(log)
     assert kept[-1] == f"line 00999 {'x' * 40}"

@@ -138,8 +138,9 @@ def _probe(spec: SessionSpec) -> probes.ProbeSpec | None:
 
 def _graph(manager: SessionManager) -> Graph:
     config = manager.config
+    # Graph wants session -> its groups (config.groups() is group -> members)
     return Graph({name: spec.depends_on for name, spec in config.sessions.items()},
-                 groups=config.groups())
+                 groups={name: spec.groups for name, spec in config.sessions.items()})
 
 
 def _resolve(manager: SessionManager, graph: Graph, targets: Sequence[str]) -> list[str]:

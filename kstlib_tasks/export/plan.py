@@ -121,7 +121,7 @@ class Plan:
 
 def graph(config: OpsConfig) -> Graph:
     return Graph({name: spec.depends_on for name, spec in config.sessions.items()},
-                 groups=config.groups())
+                 groups={name: spec.groups for name, spec in config.sessions.items()})
 
 
 def resolve(config: OpsConfig, targets: Sequence[str]) -> list[str]:

@@ -141,6 +141,7 @@ def tcp_script(check: Check) -> str:
         f"nc -z -w {seconds} {q(host)} {port} 2>/dev/null",  # openbsd/traditional netcat
         f"nc -w {seconds} {q(host)} {port} -e true 2>/dev/null",  # busybox nc (no -z)
         f"bash -c {q(f'exec 3<>/dev/tcp/{host}/{port}')} 2>/dev/null",
+        "exit 1",  # unhealthy, whatever the last step said (127: no bash)
     ])
 
 
@@ -178,4 +179,4 @@ def http_script(check: Check) -> str:
             f"printf 'GET %s HTTP/1.0\\r\\nHost: %s\\r\\n\\r\\n' {q(check.path)} {q(header)} "
             f"| nc -w {seconds} {q(host)} {port} 2>/dev/null | head -n 1 "
             "| grep -q '^HTTP/[0-9.]* [123]'")
-    return " || ".join(steps)
+    return " || ".join([*steps, "exit 1"])

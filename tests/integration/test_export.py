@@ -199,6 +199,77 @@ def test_kubernetes_output_runs_with_podman_kube_play(stack: Stack, kube_file: P
         assert _pods(f"app.kubernetes.io/name={session}") == []
 
 
+# =========================================================================== healthchecks
+
+# Servers for the healthcheck scripts: busybox's nc and httpd; a socket HTTP server for the
+# Python image (python3-minimal has no http.server).
+BUSYBOX_SERVERS = """\
+nc -ll -p 5000 -e sleep 60 &
+mkdir -p /tmp/www && echo hi > /tmp/www/index.html && httpd -p 8081 -h /tmp/www
+"""
+PYTHON_SERVER = """\
+import socket, threading
+def tcp():
+    server = socket.create_server(("0.0.0.0", 5000))
+    while True:
+        server.accept()
+def http():
+    server = socket.create_server(("0.0.0.0", 8081))
+    while True:
+        conn, _ = server.accept()
+        path = conn.makefile("rb").readline().split()[1]
+        status = b"200 OK" if path == b"/index.html" else b"404 Not Found"
+        conn.sendall(b"HTTP/1.0 " + status + b"\\r\\n\\r\\n")
+        conn.close()
+threading.Thread(target=tcp, daemon=True).start()
+http()
+"""
+# Each script is run until it passes (the servers are starting) or once (when it must fail).
+RUNNER = """\
+n=0
+while read -r want && read -r script; do
+    n=$((n + 1)); tries=200
+    while :; do
+        sh -c "$script"; rc=$?
+        if [ "$want" = pass ] && [ "$rc" -ne 0 ] && [ "$tries" -gt 0 ]; then
+            tries=$((tries - 1)); usleep 50000 2>/dev/null || sleep 0.05; continue
+        fi
+        break
+    done
+    echo "check $n: $rc"
+done < /t/scripts
+"""
+
+
+@pytest.mark.containers
+@pytest.mark.parametrize("image", [BUSYBOX_IMAGE, PYTHON_IMAGE])
+def test_healthcheck_scripts_answer_in_minimal_images(runtime: str, image: str, tmp_path: Path,
+                                                      unique_name: Callable[[str], str]) -> None:
+    """The CMD-SHELL lines of tcp and http probes, run in images without curl: busybox (nc,
+    no working wget) and Debian's python3-minimal (python3, no http.client)."""
+    from kstlib_tasks.export.compose import http_script, tcp_script
+    from kstlib_tasks.export.plan import Check
+
+    cases = [("pass", tcp_script(Check("tcp", port=5000))),
+             ("pass", http_script(Check("http", port=8081, path="/index.html"))),
+             ("fail", tcp_script(Check("tcp", port=5001))),
+             ("fail", http_script(Check("http", port=8081, path="/missing"))),
+             ("fail", http_script(Check("http", port=8082, path="/")))]
+    assert not any("\n" in script for _, script in cases)
+    (tmp_path / "scripts").write_text("".join(f"{want}\n{script}\n" for want, script in cases))
+    (tmp_path / "runner.sh").write_text(RUNNER)
+    if image == BUSYBOX_IMAGE:
+        (tmp_path / "main.sh").write_text(BUSYBOX_SERVERS + "sh /t/runner.sh\n")
+    else:
+        (tmp_path / "server.py").write_text(PYTHON_SERVER)
+        (tmp_path / "main.sh").write_text("/usr/bin/python3 /t/server.py &\nsh /t/runner.sh\n")
+    done = _run([runtime, "run", "--rm", "--pull=never", "--name", unique_name("health"),
+                 "-v", f"{tmp_path}:/t:ro", image, "sh", "/t/main.sh"], tmp_path)
+    assert done.code == 0, done.err
+    assert done.out.split("\n")[:5] == ["check 1: 0", "check 2: 0", "check 3: 1", "check 4: 1",
+                                        "check 5: 1"], done.out + done.err
+
+
 # =========================================================================== Compose
 
 

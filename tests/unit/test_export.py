@@ -531,6 +531,7 @@ def test_compose_healthchecks(tmp_path: Path) -> None:
     script = tcp["test"][1]
     assert 'python3 -c \'import socket; socket.create_connection(("127.0.0.1", 80), 1)' in script
     assert "nc -w 1 127.0.0.1 80 -e true" in script and "/dev/tcp/127.0.0.1/80" in script
+    assert script.endswith(" || exit 1")  # unhealthy is 1, not 127 when no bash is there
     assert {k: tcp[k] for k in ("interval", "timeout", "retries")} == {
         "interval": "1s", "timeout": "1s", "retries": 30}
     http = services["http"]["healthcheck"]

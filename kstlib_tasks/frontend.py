@@ -8,6 +8,7 @@ end in use: a ``kstlib`` user is told ``kstlib ops stop x``, an ``inv`` user ``i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -260,6 +261,50 @@ def _wait(front: Front, names: list[str], timeout: float | None = None,
                       front=front.name)
 
 
+def _export(front: Front, names: list[str], format: str | None = None,
+            output: str | None = None) -> int:
+    from .errors import UsageError
+    from .export import build
+
+    if format is None:
+        raise UsageError("option --format is required: kubernetes or compose",
+                         hint=lambda name: "see: kstlib ops export --help" if name == "kstlib"
+                         else "see: inv --help ops.export")
+    exported = build(front.source.load(), format, names)
+    for note in exported.notes:
+        progress(f"note: {note}")
+    if output is None or output == "-":
+        sys.stdout.write(exported.text)
+        return 0
+    write_file(Path(output), exported.text)
+    progress(f"wrote {output} ({len(exported.sessions)} session"
+             f"{'' if len(exported.sessions) == 1 else 's'}: {', '.join(exported.sessions)})")
+    return 0
+
+
+def write_file(path: Path, text: str, mode: int = 0o644) -> None:
+    """``text`` into ``path`` with ``mode``, whole or not at all: written next to it, then
+    renamed over it (an existing file keeps its content when writing fails)."""
+    import tempfile
+
+    from .errors import KstlibError
+
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+    except OSError as exc:
+        raise KstlibError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            os.fchmod(handle.fileno(), mode)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise KstlibError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def _check(front: Front, json: bool = False) -> int:
     from .engine import check
 
@@ -278,5 +323,6 @@ HANDLERS: dict[str, Callable[..., int]] = {
     "up": _up,
     "down": _down,
     "wait": _wait,
+    "export": _export,
     "check": _check,
 }

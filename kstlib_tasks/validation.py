@@ -492,6 +492,18 @@ volumes = _bounded_list(volume, MAX_VOLUMES, "volumes")
 ports = _bounded_list(port, MAX_PORTS, "ports")
 
 
+EXPORT_FORMATS = ("kubernetes", "compose")
+
+
+def export_format(value: Any) -> str:
+    """``ops export --format``: what to write."""
+    text = _require_str(value, "'kubernetes' or 'compose'")
+    if text not in EXPORT_FORMATS:
+        hint = did_you_mean(text, EXPORT_FORMATS) or " (expected 'kubernetes' or 'compose')"
+        raise vol.Invalid(f"unknown export format {_show(text)}{hint}")
+    return text
+
+
 def boolean(value: Any) -> bool:
     if not isinstance(value, bool):
         raise vol.Invalid(f"expected true or false, got {_show(value)}")
@@ -1091,6 +1103,7 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "lines": lines,
     "timeout": timeout,
     "description": description,
+    "format": export_format,
 }
 
 

@@ -46,6 +46,10 @@ LINES = Flag("lines", "n", kind=int, field="lines", help="only the last N lines 
 FOLLOW = Flag("follow", "f", kind=bool, help="keep printing new lines until every session "
               "followed has ended (Ctrl-C stops)")
 LIST_BACKEND = Flag("backend", "b", help="only sessions of this backend", field="backend")
+EXPORT_FORMAT = Flag("format", "F", field="format", metavar="FORMAT",
+                     help="required: kubernetes (Deployments and Jobs) or compose (a Compose "
+                     "file)")
+OUTPUT = Flag("output", "o", metavar="FILE", help="write to FILE (mode 0644) instead of stdout")
 NO_RECREATE = Flag("no-recreate", kind=bool, help="leave running sessions that drifted from "
                    "the config as they are")
 
@@ -103,6 +107,10 @@ def _table() -> dict[str, Verb]:
         Verb("wait", "Wait until sessions are ready (their ready: probe).",
              (WAIT_TIMEOUT, JSON), names="many",
              usage="ops wait NAME... [--timeout SECONDS] [--json]"),
+        Verb("export", "Write Kubernetes manifests or a Compose file for container sessions "
+             "and groups with their dependencies (default: all), from the config alone: "
+             "nothing is started.", (EXPORT_FORMAT, OUTPUT), names="any", per_session=False,
+             usage="ops export --format kubernetes|compose [TARGET...] [-o FILE]"),
         Verb("check", "Check the config and this machine: every problem, one line each.",
              (JSON,), names="none", per_session=False, usage="ops check [--json]"),
     ]

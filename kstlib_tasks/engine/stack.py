@@ -138,7 +138,7 @@ def _probe(spec: SessionSpec) -> probes.ProbeSpec | None:
 
 def _graph(manager: SessionManager) -> Graph:
     config = manager.config
-    # Graph wants each session's groups (config.groups() is the other way round)
+    # Graph wants session -> its groups (config.groups() is group -> members)
     return Graph({name: spec.depends_on for name, spec in config.sessions.items()},
                  groups={name: spec.groups for name, spec in config.sessions.items()})
 

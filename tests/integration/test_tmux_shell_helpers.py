@@ -68,7 +68,7 @@ def logdir(tmp_path: Path) -> Path:
 
 def pipe_command(log: Path, max_bytes: int, marker: Path) -> str:
     """What the integration passes to pipe-pane (which runs it with ``sh -c``)."""
-    return "exec sh " + shlex.join([str(CAPTURE), str(log), str(max_bytes), str(marker)])
+    return "exec /bin/sh " + shlex.join([str(CAPTURE), str(log), str(max_bytes), str(marker)])
 
 
 def start_captured(tmux: Tmux, name: str, log: Path, max_bytes: int, *command: str,
@@ -162,7 +162,7 @@ def test_capture_keeps_any_bytes_and_never_exceeds_the_bound(logdir: Path) -> No
     marker.touch()
     data = os.urandom(300_001) + b"\0\0no newline at the end"
     limit = 4096 * 3 + 1
-    subprocess.run(["sh", str(CAPTURE), str(log), str(limit), str(marker)], input=data,
+    subprocess.run(["/bin/sh", str(CAPTURE), str(log), str(limit), str(marker)], input=data,
                    check=True, timeout=60)
     assert log.with_name("bin.log.1").stat().st_size == limit
     assert log.stat().st_size <= limit
@@ -174,7 +174,8 @@ def test_capture_keeps_any_bytes_and_never_exceeds_the_bound(logdir: Path) -> No
 
 def test_capture_writes_a_partial_line_at_once_and_at_the_end(tmux: Tmux, logdir: Path) -> None:
     live = logdir / "live.log"
-    start_captured(tmux, "live", live, 1024 * 1024, "sh", "-c", "printf 'no newline'; exec sleep 60")
+    start_captured(tmux, "live", live, 1024 * 1024,
+                   "sh", "-c", "printf 'no newline'; exec sleep 60")
     # while the pane runs: nothing may wait in a buffer (a quiet program's last line must show)
     retry_until(lambda: contents(live) == b"no newline")
 
@@ -255,7 +256,7 @@ class Supervised:
         write_envfile(self.envfile, env if env is not None else {"PATH": os.environ["PATH"]})
         self.tmux(
             "new-session", "-d", "-s", self.name, "-x", "80", "-y", "24", "--",
-            "sh", str(SUPERVISE), str(self.state), str(self.stopfile), policy,
+            "/bin/sh", str(SUPERVISE), str(self.state), str(self.stopfile), policy,
             str(max_restarts), str(self.envfile), "--", *argv,
             ";", "set-option", "-p", "-t", self.pane, "remain-on-exit", "on",
         )

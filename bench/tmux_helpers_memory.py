@@ -1,4 +1,4 @@
-"""Memory and speed of shell/capture.sh and shell/supervise.sh against Python copiers.
+"""Memory and speed of the tmux helpers (capture.sh, supervise.sh) against Python copiers.
 
 Everything runs on private tmux servers (a fresh ``TMUX_TMPDIR`` per experiment, killed at the
 end) and prints, side by side:
@@ -13,10 +13,9 @@ end) and prints, side by side:
    pipe-pane in one client message; kill-session once the pane is dead; wait for MARKER);
 5. supervise.sh's own memory while its command runs, next to a minimal Python supervisor.
 
-Copiers: capture.sh at MAXBYTES 4 KiB, 64 KiB, 256 KiB and 1 MiB; today's pipe command
-(``env KSTLIB_LOG_MAX_BYTES=N python3 logstore.py LOG; rm -f MARKER``, its ``sh -c`` included);
-a Python stand-in reading stdin in 64 KiB blocks into a file (no rotation); ``cat > /dev/null``
-as the fastest possible reader; and no pipe-pane at all.
+Copiers: capture.sh at MAXBYTES 4 KiB, 64 KiB, 256 KiB and 1 MiB; a Python stand-in for the
+seed's Python copier, reading stdin in 64 KiB blocks into a file (no rotation);
+``cat > /dev/null`` as the fastest possible reader; and no pipe-pane at all.
 
 Run: ``python3 bench/tmux_helpers_memory.py [--seconds 40] [--interval 2] [--only idle,flood,...]``
 (``--flood 'yes LONG-LINE' --floors-only`` floods with another output pattern).
@@ -40,9 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-CAPTURE = REPO / "shell" / "capture.sh"
-SUPERVISE = REPO / "shell" / "supervise.sh"
-LOGSTORE = REPO / "kstlib_tasks" / "logstore.py"
+CAPTURE = REPO / "kstlib_tasks" / "backends" / "tmux" / "capture.sh"
+SUPERVISE = REPO / "kstlib_tasks" / "backends" / "tmux" / "supervise.sh"
 PY = sys.executable
 KIB, MIB = 1024, 1024 * 1024
 STANDIN = (
@@ -202,14 +200,6 @@ def capture(limit: int) -> Copier:
         return "exec /bin/sh " + shlex.join([str(CAPTURE), str(log), str(limit), str(marker)])
 
     return Copier(f"capture.sh {size(limit)}", command)
-
-
-def logstore(limit: int) -> Copier:
-    def command(log: Path, marker: Path) -> str:
-        argv = ["env", f"KSTLIB_LOG_MAX_BYTES={limit}", PY, str(LOGSTORE), str(log)]
-        return f"{shlex.join(argv)}; rm -f {shlex.quote(str(marker))}"  # today's, verbatim
-
-    return Copier(f"logstore.py {size(limit)} (today)", command)
 
 
 def standin() -> Copier:
@@ -425,7 +415,7 @@ def main() -> int:
     print(f"tmux {subprocess.run(['tmux', '-V'], capture_output=True, text=True).stdout.strip()}"
           f", {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
     captures = [capture(n) for n in FLOORS]
-    baselines = [standin(), logstore(4 * KIB), logstore(MIB)]
+    baselines = [standin()]
     if "idle" in only:
         idle([*captures, *baselines])
     if "flood" in only:
@@ -435,8 +425,7 @@ def main() -> int:
     if "capacity" in only:
         capacity([*captures, *baselines])
     if "loss" in only:
-        loss([(capture(64 * MIB), False), (capture(MIB), True), (standin(), False),
-              (logstore(MIB), True)])
+        loss([(capture(64 * MIB), False), (capture(MIB), True), (standin(), False)])
     if "supervisor" in only:
         supervisor()
     print(f"\nload average at the end {os.getloadavg()[0]:.2f}")

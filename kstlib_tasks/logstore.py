@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 DEFAULT_MAX_BYTES = 1024 * 1024
-MIN_MAX_BYTES = 64 * 1024
+MIN_MAX_BYTES = 1024 * 1024
 _SAFE_PART = re.compile(r"[^A-Za-z0-9._-]")
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 

@@ -408,15 +408,15 @@ def test_parallel_starts_over_an_exited_leftover(runtime: str, unique_name: Name
 def test_the_runtimes_own_log_is_bounded(
     runtime: str, unique_name: Names, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("KSTLIB_LOG_MAX_BYTES", "200000")
+    monkeypatch.setenv("KSTLIB_LOG_MAX_BYTES", "2000000")
     backend = ContainerBackend(runtime)
     name = unique_name("logopt")
     start(backend, spec(name))
     config = (inspect(runtime, name) or {})["HostConfig"]["LogConfig"]
     if runtime == "podman":
-        assert config["Type"] == "k8s-file" and config["Size"] == "200kB", config
+        assert config["Type"] == "k8s-file" and config["Size"] == "2MB", config
     else:
-        assert config["Config"] == {"max-size": "200000", "max-file": "2"}, config
+        assert config["Config"] == {"max-size": "2000000", "max-file": "2"}, config
     backend.stop(name, force=True)
 
 

@@ -198,10 +198,10 @@ def test_a_window_opened_later_does_not_change_the_status(
 def test_the_log_of_a_chatty_session_stays_bounded(
     backend: TmuxBackend, unique_name: Names, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("KSTLIB_LOG_MAX_BYTES", str(64 * 1024))  # the floor
+    monkeypatch.setenv("KSTLIB_LOG_MAX_BYTES", str(1024 * 1024))  # the floor
     name = unique_name("chatty")
     bot = script(tmp_path, "chatty.py", """
-        for n in range(20000):
+        for n in range(60000):
             print(f"line {n:05} " + "x" * 40)
     """)
     start(backend, spec(name, PY, str(bot)))
@@ -209,10 +209,10 @@ def test_the_log_of_a_chatty_session_stays_bounded(
     backend.stop(name)  # returns once the copier has written everything
     log = backend.log_path(name)
     sizes = [p.stat().st_size for p in (log, log.with_name(log.name + ".1"))]
-    assert all(0 < size <= 64 * 1024 for size in sizes), sizes
-    assert backend.logs(name, lines=2) == [f"line {n:05} {'x' * 40}" for n in (19998, 19999)]
+    assert all(0 < size <= 1024 * 1024 for size in sizes), sizes
+    assert backend.logs(name, lines=2) == [f"line {n:05} {'x' * 40}" for n in (59998, 59999)]
     kept = backend.logs(name)[1:]  # the first may be the end of an older line
-    assert [int(line.split()[1]) for line in kept] == list(range(20000 - len(kept), 20000))
+    assert [int(line.split()[1]) for line in kept] == list(range(60000 - len(kept), 60000))
 
 
 # --------------------------------------------------------------------------- stop, tmux's way

@@ -1,4 +1,4 @@
-"""shell/capture.sh and shell/supervise.sh driven by a REAL tmux, with raw tmux commands only.
+"""capture.sh and supervise.sh (kstlib_tasks/backends/tmux/) driven by a REAL tmux, with raw tmux commands only.
 
 No kstlib code: these check the two POSIX sh helpers exactly as tmux runs them (pipe-pane runs its
 argument through ``sh -c``, new-session runs the supervisor as the pane's program). Every test
@@ -25,8 +25,8 @@ from tests.helpers import retry_until
 pytestmark = [pytest.mark.tmux, pytest.mark.usefixtures("tmux_available")]
 
 REPO = Path(__file__).resolve().parent.parent.parent
-CAPTURE = REPO / "shell" / "capture.sh"
-SUPERVISE = REPO / "shell" / "supervise.sh"
+CAPTURE = REPO / "kstlib_tasks" / "backends" / "tmux" / "capture.sh"
+SUPERVISE = REPO / "kstlib_tasks" / "backends" / "tmux" / "supervise.sh"
 PY = sys.executable
 
 

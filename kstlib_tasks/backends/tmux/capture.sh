@@ -1,6 +1,11 @@
 #!/bin/sh
 # capture.sh LOG MAXBYTES MARKER: the program tmux's pipe-pane feeds with a pane's output.
 #
+#   tmux pipe-pane -t =NAME: 'exec /bin/sh /path/capture.sh LOG MAXBYTES MARKER'
+#
+# (each word shell-quoted, `#` doubled: pipe-pane runs its argument with `sh -c` after format
+# expansion; `exec` leaves no extra shell behind.)
+#
 # Copies stdin to LOG byte for byte; when LOG holds MAXBYTES it becomes LOG.1 (replacing the old
 # one) and a new LOG starts. MARKER (created by kstlib before the start) is removed last, once
 # everything is written, so `stop` can wait for a complete log. Why it is written this way:
@@ -12,8 +17,10 @@
 # - Speed matters as much as size: tmux never blocks a pane on a slow pipe-pane reader, it
 #   buffers what the reader has not taken, without limit. A copier slower than the pane's
 #   output therefore grows the tmux SERVER, not itself. The cost here is per chunk (a fork+exec
-#   of head and of mv, about 2 ms), so small MAXBYTES are slow: see bench/tmux_helpers_memory.py
-#   for the floor under which a flood outruns the copier.
+#   of head and of mv, about 2 ms), so small MAXBYTES are slow: measured on 2 cores, 64 KiB
+#   chunks fall behind a `yes` flood and 256 KiB behind long lines, while 1 MiB kept the
+#   server flat under every flood tried (bench/tmux_helpers_memory.py). Callers must not allow
+#   less than 1 MiB; the script itself takes any size, so tests can rotate small files.
 # - head writes through stdio: to a file, its stdout is fully buffered, so up to 4 KiB of an idle
 #   pane's output would wait in head until more came (a bot printing a line a minute would show
 #   nothing in its log for hours). `stdbuf -o0` makes head write each read at once; stdbuf

@@ -1,6 +1,13 @@
 #!/bin/sh
 # supervise.sh STATE STOPFILE POLICY MAX_RESTARTS ENVFILE -- ARGV...
 #
+#   tmux new-session -d -s NAME -- /bin/sh /path/supervise.sh STATE STOPFILE POLICY \
+#       MAX_RESTARTS ENVFILE -- ARGV...
+#
+# (two or more words after `--`: tmux runs them without a shell, so no shell quoting, but an
+# argument ending in `;` must be written `\;`. The caller removes a previous STOPFILE before
+# the start and creates it before `send-keys C-c` to stop.)
+#
 # The pane's program for a session with a restart policy (no, on-failure, always). Why it is
 # written this way:
 #

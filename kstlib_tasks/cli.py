@@ -183,6 +183,11 @@ def parse_verb(verb: Verb, tokens: list[str]) -> dict[str, Any]:
             raise UsageError(f"unknown option {token!r}{close} ({_see(verb.name)})")
         flag = found
         if flag.kind is bool:
+            if eq and not option.startswith("--") and not token.startswith(f"{option}="):
+                # bundled short flags: -ft 3 is -f -t 3
+                tokens.insert(i, f"-{token[2:]}")
+                values[flag.dest] = True
+                continue
             if eq:
                 raise UsageError(f"option --{flag.name} takes no value ({_see(verb.name)})")
             values[flag.dest] = True

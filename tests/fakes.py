@@ -87,6 +87,9 @@ class FakeBackend(Backend):
     """Sessions by exact name in a dict, at one place (backend ``kind``, ``scope``)."""
 
     kind = "fake"
+    # The contract suite (tests/contract) checks this fake too, on the scenarios that do not
+    # need a command to really run: names, listing, refusals, stop and replace.
+    CONTRACT_UNSUPPORTED = ("processes", "signals", "probe", "lookalikes")
 
     def __init__(self, kind: str = "fake", scope: str | None = None):
         super().__init__(scope)

@@ -37,8 +37,25 @@ def given(flags: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in flags.items():
         if value is None or value == [] or value == ():
             continue
-        clean[key] = list(value) if isinstance(value, (list, tuple)) else value
+        name = ALIASES.get(key, key)
+        if name not in _known():
+            from ..suggest import did_you_mean
+
+            raise ValidationError(key, "unknown option" + did_you_mean(key, sorted(_known())))
+        clean[name] = list(value) if isinstance(value, (list, tuple)) else value
     return clean
+
+
+# The keywords of the Python API before the verb table (``start(x, working_dir=...)``).
+ALIASES = {"working_dir": "workdir", "volumes": "volume", "ports": "port",
+           "socket_name": "socket"}
+
+
+def _known() -> set[str]:
+    names = set(COMMON)
+    for kind in backends.every():
+        names.update(flag.dest for flag in kind.flags())
+    return names
 
 
 def apply(spec: SessionSpec, config: OpsConfig, flags: Mapping[str, Any], *,

@@ -321,6 +321,8 @@ class Up:
         manager.places.kind(home[0]).remember(home[1])
         if status.state == State.EXITED:
             self.results[name].exit_code = status.exit_code
+            if not self.needs[name]:  # nobody waits for it: say it, as start does
+                self.report(f"warning: {name}: already exited with code {status.exit_code}")
         return backend, RunContext(backend, spec, dict(prepared.env), started_at)
 
 

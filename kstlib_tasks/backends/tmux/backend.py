@@ -196,6 +196,7 @@ class TmuxBackend(Backend):
         recorded: dict[str, Any] | None = None
         if pane.managed:
             state = supervise.read_state(self._file(pane.session, "run"))
+            restarts = 0  # until the supervisor has written its first state
             if state is not None:
                 restarts = state.restarts
                 if not pane.dead:

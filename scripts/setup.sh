@@ -11,7 +11,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # mmdebstrap builds the local Python base image that the container example's image starts from.
 DEMO_PACKAGES=(tmux podman runc docker.io mmdebstrap)
-TEST_PACKAGES=(busybox-static docker-registry iproute2 util-linux)
+TEST_PACKAGES=(busybox-static docker-registry docker-compose catatonit iproute2 util-linux)
 PYTHON="${PYTHON:-python3}"
 
 usage() {

@@ -139,7 +139,7 @@ def _probe(spec: SessionSpec) -> probes.ProbeSpec | None:
 def _graph(manager: SessionManager) -> Graph:
     config = manager.config
     return Graph({name: spec.depends_on for name, spec in config.sessions.items()},
-                 groups=config.groups())
+                 groups={name: spec.groups for name, spec in config.sessions.items()})
 
 
 def _resolve(manager: SessionManager, graph: Graph, targets: Sequence[str]) -> list[str]:

@@ -8,7 +8,8 @@ use ``${X:-d}``.
 
 ``Project.verb(front, verb, names, *flags)`` runs one verb through either front end, spelled as
 its users type it: ``kstlib ops up a b --wait`` or ``inv ops.up --targets a,b --wait``;
-``inv a.wait`` for one configured session's own task.
+``inv a.wait`` for one session's own task (a run-unique name: a group or a foreign name goes
+through ``inv ops.wait NAME``).
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ class Project:
         """The command line of ``verb`` on ``names`` as a user of ``front`` types it."""
         if front == "kstlib":
             return [KSTLIB, "ops", verb, *names, *flags]
-        if verb in PER_SESSION and len(names) == 1 and not names[0].startswith("-"):
+        if verb in PER_SESSION and len(names) == 1 and names[0].startswith(self.name("")):
             return [INV, f"{names[0]}.{verb}", *flags]
         if verb in ("up", "down"):
             targets = ["--targets", ",".join(names)] if names else []

@@ -85,11 +85,15 @@ class Project:
             timeout: float = 180) -> Done:
         return run_command([INV, *args], cwd or self.root, env=env, timeout=timeout)
 
-    def argv(self, front: str, verb: str, names: Sequence[str] = (), *flags: str) -> list[str]:
-        """The command line of ``verb`` on ``names`` as a user of ``front`` types it."""
+    def argv(self, front: str, verb: str, names: Sequence[str] = (), *flags: str,
+             own_task: bool = True) -> list[str]:
+        """The command line of ``verb`` on ``names`` as a user of ``front`` types it.
+
+        ``own_task=False`` for a run-unique name that has no tasks (not in the config)."""
         if front == "kstlib":
             return [KSTLIB, "ops", verb, *names, *flags]
-        if verb in PER_SESSION and len(names) == 1 and names[0].startswith(self.name("")):
+        if (own_task and verb in PER_SESSION and len(names) == 1
+                and names[0].startswith(self.name(""))):
             return [INV, f"{names[0]}.{verb}", *flags]
         if verb in ("up", "down"):
             targets = ["--targets", ",".join(names)] if names else []
@@ -97,9 +101,10 @@ class Project:
         return [INV, f"ops.{verb}", *([",".join(names)] if names else []), *flags]
 
     def verb(self, front: str, verb: str, names: Sequence[str] = (), *flags: str,
-             env: dict[str, str] | None = None, timeout: float = 180) -> Done:
-        return run_command(self.argv(front, verb, names, *flags), self.root, env=env,
-                           timeout=timeout)
+             env: dict[str, str] | None = None, timeout: float = 180,
+             own_task: bool = True) -> Done:
+        return run_command(self.argv(front, verb, names, *flags, own_task=own_task), self.root,
+                           env=env, timeout=timeout)
 
     def popen(self, front: str, verb: str, names: Sequence[str] = (), *flags: str
               ) -> subprocess.Popen[str]:

@@ -18,7 +18,7 @@ Steps (run in order; the last one may run forever):
 - ``serve PORT [http] [any]``  listen (127.0.0.1, or every interface with ``any``), answer
                         HTTP when asked, forever
 - ``ticks N SECONDS``   print ``tick I`` N times, SECONDS apart
-- ``args WORDS...``     print the words as a JSON list
+- ``args WORDS...``     print the words as a Python list (``repr``)
 - ``exit CODE``         exit with CODE
 - ``forever``           wait until stopped
 
@@ -132,9 +132,7 @@ def run(steps: list[list[str]]) -> int:
                 say(f"tick {i}")
                 time.sleep(float(args[1]))
         elif verb == "args":
-            import json  # not at the top: the minimal container image has no json module
-
-            say(json.dumps(args))
+            say(repr(args))  # no json: the minimal container image has no json module
         elif verb == "exit":
             return int(args[0])
         elif verb == "forever":

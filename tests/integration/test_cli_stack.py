@@ -169,6 +169,31 @@ def test_start_wait_and_wait(project: Project, front: str) -> None:
     assert gone.code == 1 and f"{db}: is not running" in gone.err
 
 
+def test_up_recreates_a_session_that_drifted_unless_told_not_to(project: Project,
+                                                                  front: str) -> None:
+    body = """\
+ops:
+  sessions:
+    @dr@:
+      command: "@tool@ say {version} + forever"
+"""
+    project.write(body.format(version="v1"))
+    dr = project.name("dr")
+    project.verb(front, "up", [], "--wait").ok()
+    pid = project.status(dr)["pid"]
+    project.write(body.format(version="v2"))
+    assert project.status(dr)["drifted"] is True
+    kept = project.verb(front, "up", [], "--no-recreate").ok()
+    assert f"{dr}: already running (drifted: kept, --no-recreate)" in kept.err
+    assert project.status(dr)["pid"] == pid
+    recreated = project.verb(front, "up", [], "--wait").ok()
+    assert f"{dr}: recreating (drifted: command)" in recreated.err
+    status = project.status(dr)
+    assert status["pid"] != pid and status["drifted"] is False
+    retry_until(lambda: "v2" in project.logs(dr), timeout=30)
+    project.verb(front, "down").ok()
+
+
 # --------------------------------------------------------------------------- probes
 
 
@@ -451,7 +476,8 @@ def test_json_is_pure_json_on_stdout(project: Project, front: str) -> None:
 def test_a_tmux_session_depending_on_a_container(project: Project, runtime: str) -> None:
     """The container (published on 127.0.0.1 only) serves HTTP after a second; the tmux
     session GETs it at its own start (docker's proxy accepts a TCP connection before the
-    program listens: only an HTTP answer proves it). Up with kstlib, down with inv."""
+    program listens: only an HTTP answer proves it). A second container is ready by an exec
+    probe run inside it (its /tmp/ready exists nowhere else). Up with kstlib, down with inv."""
     project.write(f"""\
 ops:
   sessions:
@@ -465,9 +491,18 @@ ops:
       ready:
         log: "^listening"
         timeout: 90
+    @cbox@:
+      backend: container
+      runtime: {runtime}
+      image: "{PYTHON_IMAGE}"
+      command: "python3 -u /t/e2e_tool.py sleep 1 + touch /tmp/ready + forever"
+      volumes: ["./e2e_tool.py:/t/e2e_tool.py:ro"]
+      ready:
+        exec: "python3 /t/e2e_tool.py need-file /tmp/ready"
+        timeout: 90
     @capp@:
       command: "@tool@ need-http http://127.0.0.1:@port-cdb@/ + say app up + forever"
-      depends_on: [@cdb@]
+      depends_on: [@cdb@, @cbox@]
       ready:
         log: "^app up$"
 """)
@@ -480,4 +515,5 @@ ops:
     done = project.inv("ops.down").ok()
     report = done.err.splitlines()
     assert report.index(f"{capp}: stopping") < report.index(f"{cdb}: stopping")
+    assert report.index(f"{capp}: stopping") < report.index(f"{project.name('cbox')}: stopping")
     assert project.state(cdb) == project.state(capp) == "defined"

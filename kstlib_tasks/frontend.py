@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -148,11 +149,20 @@ def _out_flushed(text: str) -> None:
     print(text, flush=True)
 
 
+_PROGRESS = threading.Lock()
+
+
 def progress(line: str) -> None:
-    """One event of a long command, on stderr, as it happens."""
+    """One event of a long command, on stderr, as it happens.
+
+    Called from the threads of ``up``/``down``/``wait``: one write per line under a lock
+    (``print`` writes the text and the newline separately, so two lines could run together).
+    """
     from .render import printable
 
-    print(printable(line), file=sys.stderr, flush=True)
+    with _PROGRESS:
+        sys.stderr.write(printable(line) + "\n")
+        sys.stderr.flush()
 
 
 def _color() -> bool:

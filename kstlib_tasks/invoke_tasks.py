@@ -141,8 +141,12 @@ def _task(front: Front, verb: Verb, *, session: SessionSpec | None, prefix: str,
 
     arguments += [argument(flag, help_for(flag, session)) for flag in flags]
 
+    dests = {flag.name: flag.dest for flag in flags}
+
     def body(c: Context, **kwargs: Any) -> None:
-        args = dict(kwargs)
+        # invoke passes each value under the flag's name (``no-recreate``): the handler's keyword
+        # is its dest (``no_recreate``)
+        args = {dests.get(key, key): value for key, value in kwargs.items()}
         if session is not None:
             if verb.names == "one":
                 args["name"] = session.name

@@ -76,11 +76,13 @@ def repo(tmp_path: Path, unique_name: Callable[[str], str]) -> Repo:
 def test_list_shows_a_collection_per_valid_session(repo: Repo) -> None:
     done = repo.inv("--list").ok()
     dev, prod = repo.names["dev"], repo.names["prod"]
-    for verb in ("start", "stop", "restart", "status", "logs", "attach"):
+    for verb in ("start", "stop", "restart", "status", "logs", "attach", "wait"):
         assert f"{dev}.{verb}" in done.out
         assert f"{prod}.{verb}" in done.out
         assert f"ops.{verb}" in done.out
-    assert "ops.list" in done.out and "hello" in done.out
+    for verb in ("list", "up", "down", "check"):  # generic only
+        assert f"ops.{verb}" in done.out and f"{dev}.{verb}" not in done.out
+    assert "hello" in done.out
     assert "Bad-Entry" not in done.out  # invalid: no tasks ...
     assert "Bad-Entry" in done.err  # ... and the warning says why
 
@@ -95,8 +97,9 @@ def test_task_help_documents_every_flag_and_the_session(repo: Repo) -> None:
         assert flag in out
     prod_stop = repo.inv("--help", f"{repo.names['prod']}.stop").ok().out
     assert f"container: image {BUSYBOX_IMAGE}" in prod_stop
-    assert "-f, --force" in prod_stop and "-t INT, --timeout=INT" in prod_stop
-    assert "-n INT, --lines=INT" in repo.inv("--help", f"{dev}.logs").ok().out
+    # numbers stay text for invoke: the shared rules refuse a bad one (exit 2, one line)
+    assert "-f, --force" in prod_stop and "-t STRING, --timeout=STRING" in prod_stop
+    assert "-n STRING, --lines=STRING" in repo.inv("--help", f"{dev}.logs").ok().out
     assert "--json" in repo.inv("--help", f"{dev}.status").ok().out
 
 

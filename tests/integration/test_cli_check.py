@@ -1,0 +1,160 @@
+"""``check`` end to end through the INSTALLED ``kstlib`` and ``inv``: a clean config passes
+(exit 0); every problem of a dirty one is one line with ``file:line`` (exit 2); ports published
+on every interface are a warning that does not fail the check; ``--json`` is a list of objects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.cli_project import FRONTS, Project
+from tests.helpers import BUSYBOX_IMAGE, KSTLIB
+
+pytestmark = pytest.mark.skipif(not os.access(KSTLIB, os.X_OK), reason="kstlib not installed")
+
+
+@pytest.fixture
+def project(tmp_path: Path, unique_name: Callable[[str], str]) -> Project:
+    return Project(tmp_path / "p", unique_name)
+
+
+@pytest.fixture(params=FRONTS)
+def front(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def line_of(path: Path, needle: str) -> int:
+    """The 1-based line of ``path`` holding ``needle`` (exactly one)."""
+    found = [i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line]
+    assert len(found) == 1, (needle, found)
+    return found[0]
+
+
+CLEAN = f"""\
+ops:
+  container_runtime: {{runtime}}
+  sessions:
+    @web@:
+      command: "@tool@ forever"
+      working_dir: "."
+      env:
+        PORT: "8080"
+    @api@:
+      command: "python3 e2e_tool.py args $PORT ${{{{KT_HOST:-localhost}}}}"
+      env:
+        PORT: "9090"
+      depends_on: [@web@]
+    @box@:
+      backend: container
+      image: "{BUSYBOX_IMAGE}"
+      command: "sleep 300"
+      ports: ["127.0.0.1:@port-box@:80"]
+"""
+
+
+@pytest.mark.containers
+def test_a_clean_config_passes(project: Project, runtime: str, tmux_available: None) -> None:
+    project.write(CLEAN.format(runtime=runtime))
+    web, api = project.name("web"), project.name("api")
+    for front in FRONTS:
+        done = project.verb(front, "check").ok()
+        assert done.out.splitlines()[-1] == "check: clean, 3 session(s)", done.out
+        assert f"  {api} <- {web} (ready)" in done.out  # the dependency graph
+        assert "warning" not in done.out + done.err
+        as_json = project.verb(front, "check", [], "--json").ok()
+        assert json.loads(as_json.out) == []
+
+
+DIRTY = """\
+ops:
+  container_runtime: {runtime}
+  sessions:
+    @typo@:
+      comand: "sleep 5"
+    @noimage@:
+      backend: container
+      image: "localhost/kt-no-such-image-@noimage@:1"
+    @noprog@:
+      command: "kt-no-such-program --flag"
+    @nodir@:
+      command: "sleep 5"
+      working_dir: "missing/dir"
+    @novar@:
+      command: "sleep $KT_UNSET_VARIABLE"
+    @public@:
+      backend: container
+      image: "{image}"
+      command: "sleep 300"
+      ports: ["8080:80"]
+    @fine@:
+      command: "sleep 5"
+"""
+
+
+@pytest.mark.containers
+def test_a_dirty_config_gives_one_line_per_problem(project: Project, runtime: str,
+                                                   tmux_available: None) -> None:
+    path = project.write(DIRTY.format(runtime=runtime, image=BUSYBOX_IMAGE))
+    names = {k: project.name(k) for k in ("typo", "noimage", "noprog", "nodir", "novar",
+                                           "public", "fine")}
+    at = {key: line_of(path, f"    {name}:") for key, name in names.items()}  # entry lines
+    file = "kstlib.conf.yml"
+    expected = [
+        f"{file}:{line_of(path, 'comand:')}: session '{names['typo']}': comand: unknown key "
+        "(did you mean 'command'?)",
+        f"{file}:{at['noimage']}: session '{names['noimage']}': image "
+        f"'localhost/kt-no-such-image-{names['noimage']}:1' not found on {runtime} (kstlib "
+        "never pulls: build or load it first)",
+        f"{file}:{at['noprog']}: session '{names['noprog']}': command: "
+        "'kt-no-such-program' not found in PATH",
+        f"{file}:{at['nodir']}: session '{names['nodir']}': working_dir "
+        f"{project.root}/missing/dir does not exist",
+        f"{file}:{at['novar']}: session '{names['novar']}': command: "
+        "variable $KT_UNSET_VARIABLE is not set (set it in env: or give a default: "
+        "${KT_UNSET_VARIABLE:-value})",
+        f"warning: {file}:{at['public']}: session '{names['public']}': "
+        "ports: '8080:80' is published on every interface (write '127.0.0.1:8080:80' to "
+        "publish on this machine only)",
+    ]
+    for front in FRONTS:
+        done = project.verb(front, "check")
+        assert done.code == 2, (front, done.out, done.err)
+        assert "Traceback" not in done.err
+        assert done.out.splitlines() == [*expected, "check: 5 problem(s), 6 valid session(s)"]
+        as_json = project.verb(front, "check", [], "--json")
+        assert as_json.code == 2
+        found = json.loads(as_json.out)
+        assert isinstance(found, list) and all(isinstance(item, dict) for item in found)
+        assert [item["level"] for item in found] == ["error"] * 5 + ["warning"]
+        assert all(item["file"] == file and isinstance(item["line"], int) for item in found)
+        assert [f"{item['file']}:{item['line']}: {item['message']}" for item in found] == [
+            line.removeprefix("warning: ") for line in expected]
+        assert [item["session"] for item in found][1:] == [
+            names[k] for k in ("noimage", "noprog", "nodir", "novar", "public")]
+
+
+def test_a_misspelt_ops_key_is_a_problem(project: Project, front: str) -> None:
+    project.write("opps:\n  sessions:\n    @x@:\n      command: sleep 5\n")
+    done = project.verb(front, "check")
+    assert done.code == 2
+    assert done.out.splitlines()[0] == ("kstlib.conf.yml:1: opps: unknown top-level key (did "
+                                        "you mean 'ops'? kstlib reads only ops:)")
+    assert done.out.splitlines()[-1] == "check: 1 problem(s), 0 valid session(s)"
+    # the other verbs say it too, as a warning, and go on with no sessions
+    listed = project.kstlib("ops", "list", "--backend", "tmux")
+    assert listed.code == 0 and "opps: unknown top-level key" in listed.err
+
+
+def test_an_unusable_config_is_one_problem(project: Project, front: str) -> None:
+    (project.root / "kstlib.conf.yml").write_text("ops:\n  sessions: [oops\n")
+    done = project.verb(front, "check")
+    assert done.code == 2
+    lines = done.out.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kstlib.conf.yml:") and "YAML" in lines[0]
+    found = json.loads(project.verb(front, "check", [], "--json").out)
+    assert len(found) == 1 and found[0]["level"] == "error" and "YAML" in found[0]["message"]

@@ -132,6 +132,11 @@ class Runner:
             stderr=_text(running.stderr),
             exit_code=running.exit_code,
         )
+        if not result.ok and engine_down(result.stderr):
+            raise BackendNotFoundError(
+                f"{os.path.basename(self.binary)}: the engine does not answer: "
+                f"{first_line(result.stderr)}",
+                hint="start it, or fix DOCKER_HOST / CONTAINER_HOST")
         if check and not result.ok:
             raise BackendError(
                 f"'{shlex.join(self.argv(*args))}' failed ({result.exit_code}): "
@@ -147,6 +152,17 @@ class Runner:
         if self.extra_env:
             os.execvpe(argv[0], argv, {**os.environ, **self.extra_env})
         os.execvp(argv[0], argv)
+
+
+# What the docker and podman clients say when there is no engine behind their socket: no
+# command can do anything then, whatever it was (exit code 3, like a missing program).
+_ENGINE_DOWN = ("cannot connect to the docker daemon", "cannot connect to podman",
+                "is the docker daemon running", "error during connect")
+
+
+def engine_down(stderr: str) -> bool:
+    low = stderr.lower()
+    return any(marker in low for marker in _ENGINE_DOWN)
 
 
 def _text(data: bytes | str | None) -> str:

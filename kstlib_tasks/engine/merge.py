@@ -70,5 +70,6 @@ def table(places: Places, specs: Iterable[SessionSpec], kinds: Iterable[str] | N
 
 
 def _did_not_answer(place: Place, error: KstlibError) -> str:
-    return (f"warning: {place[0]}{' ' + place[1] if place[1] else ''} did not answer, its "
+    what = "is not available" if isinstance(error, BackendNotFoundError) else "did not answer"
+    return (f"warning: {place[0]}{' ' + place[1] if place[1] else ''} {what}, its "
             f"sessions show as unknown: {error.line()}")

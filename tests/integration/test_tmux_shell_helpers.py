@@ -1,4 +1,4 @@
-"""capture.sh and supervise.sh (kstlib_tasks/backends/tmux/) driven by a REAL tmux, with raw tmux commands only.
+"""capture.sh and supervise.sh (backends/tmux/) driven by a REAL tmux, raw tmux commands only.
 
 No kstlib code: these check the two POSIX sh helpers exactly as tmux runs them (pipe-pane runs its
 argument through ``sh -c``, new-session runs the supervisor as the pane's program). Every test

@@ -69,6 +69,7 @@ class TmuxType(BackendType):
         from .panes import socket_path
 
         found: list[str | None] = [None]
+        here = os.path.dirname(socket_path(None))  # $TMUX_TMPDIR/tmux-UID
         paths = {socket_path(None)}
         configured = [self.configured_scope(s, config) for s in config.sessions.values()
                       if s.backend == self.name]
@@ -77,6 +78,9 @@ class TmuxType(BackendType):
             if path in paths or (scope not in configured and not os.path.exists(path)):
                 continue
             paths.add(path)
+            # a server of this TMUX_TMPDIR is named as -L names it; others by their path
+            if scope is not None and os.path.dirname(path) == here:
+                scope = os.path.basename(path)
             found.append(scope)
         return unique(found)
 

@@ -464,27 +464,37 @@ def _env_pair(text: Any) -> tuple[str, str]:
     return key, val
 
 
-def _bounded_list(item: Callable[[Any], str], limit: int,
-                  what: str) -> Callable[[Any], list[str]]:
+def _bounded_list(item: Callable[[Any], str], limit: int, what: str, *,
+                  alone: tuple[type, ...] = (str, int), duplicate: str | None = None
+                  ) -> Callable[[Any], list[str]]:
+    """A validator of lists of ``item`` (at most ``limit``): one value of an ``alone`` type
+    stands for a one-element list; every entry's problem is reported, under its index;
+    ``duplicate`` names the entry in the message refusing a repeated one."""
     def validate(value: Any) -> list[str]:
-        if isinstance(value, (str, int)) and not isinstance(value, bool):
+        single = isinstance(value, alone) and not isinstance(value, bool)
+        if single:
             value = [value]
         if not isinstance(value, (list, tuple)):
-            raise vol.Invalid(f"expected a list of {what}, got a {type(value).__name__}")
+            raise vol.Invalid(f"expected a list of {what}, got {_kind(value)}")
         if len(value) > limit:
             raise vol.Invalid(f"more than {limit} {what}")
         errors = []
-        clean = []
+        clean: list[str] = []
         for index, entry in enumerate(value):
             try:
-                clean.append(item(entry))
+                checked = item(entry)
+                if duplicate and checked in clean:
+                    raise vol.Invalid(f"duplicate {duplicate} {_show(checked)}")
+                clean.append(checked)
             except vol.Invalid as exc:
-                errors.append(vol.Invalid(exc.msg, path=[index]))
+                # a value written alone is reported as written, not as item [0]
+                path = list(exc.path) if single else [index, *exc.path]
+                errors.append(vol.Invalid(exc.msg, path=path))
         if errors:
             raise vol.MultipleInvalid(errors)
         return clean
 
-    validate.__name__ = f"{what}_list"
+    validate.__name__ = f"{what.replace(' ', '_')}_list"
     return validate
 
 
@@ -800,25 +810,7 @@ def group_name(value: Any) -> str:
 
 def groups(value: Any) -> tuple[str, ...]:
     """A list of group names; one name alone is a one-element list."""
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, (list, tuple)):
-        raise vol.Invalid(f"expected a list of group names, got {_kind(value)}")
-    if len(value) > MAX_GROUPS:
-        raise vol.Invalid(f"more than {MAX_GROUPS} groups")
-    clean: list[str] = []
-    errors: list[vol.Invalid] = []
-    for index, entry in enumerate(value):
-        try:
-            name = group_name(entry)
-            if name in clean:
-                raise vol.Invalid(f"duplicate group {_show(name)}")
-            clean.append(name)
-        except vol.Invalid as exc:
-            errors.append(vol.Invalid(exc.msg, path=[index]))
-    if errors:
-        raise vol.MultipleInvalid(errors)
-    return tuple(clean)
+    return tuple(_group_list(value))
 
 
 # --------------------------------------------------------------------------- restart
@@ -870,22 +862,7 @@ def restart_rule(restart: str, max_restarts: int | None) -> str | None:
 
 def env_file(value: Any) -> tuple[str, ...]:
     """One path or a list of paths, kept as written (relative ones are resolved by the loader)."""
-    if isinstance(value, str):
-        return (_env_path(value),)
-    if not isinstance(value, (list, tuple)):
-        raise vol.Invalid(f"expected a path or a list of paths, got {_kind(value)}")
-    if len(value) > MAX_ENV_FILES:
-        raise vol.Invalid(f"more than {MAX_ENV_FILES} env files")
-    clean: list[str] = []
-    errors: list[vol.Invalid] = []
-    for index, entry in enumerate(value):
-        try:
-            clean.append(_env_path(entry))
-        except vol.Invalid as exc:
-            errors.append(vol.Invalid(exc.msg, path=[index]))
-    if errors:
-        raise vol.MultipleInvalid(errors)
-    return tuple(clean)
+    return tuple(_env_file_list(value))
 
 
 def _env_path(value: Any) -> str:
@@ -894,6 +871,11 @@ def _env_path(value: Any) -> str:
     if odd:
         raise vol.Invalid(f"env_file contains a {odd}")
     return text
+
+
+_env_file_list = _bounded_list(_env_path, MAX_ENV_FILES, "env files", alone=(str,))
+_group_list = _bounded_list(group_name, MAX_GROUPS, "group names", alone=(str,),
+                            duplicate="group")
 
 
 # key in a session entry -> its validator (restart_rule is checked once both are known)
@@ -996,23 +978,21 @@ def mount_problem(text: str, *, base_dir: Path | None,
     return None
 
 
+def _host_path(value: Any) -> str:
+    text = _bounded_text(value, "a host path", "host path", MAX_PATH)
+    odd = _odd_character(text, allow_tab=False)
+    if odd or ".." in text.split("/") or not text.startswith(("/", "~/")):
+        reason = f"contains a {odd}" if odd else "must be absolute (or ~/...) without '..'"
+        raise vol.Invalid(f"host path {_show(text)} {reason}")
+    return text
+
+
+_host_path_list = _bounded_list(_host_path, MAX_VOLUMES, "host paths", alone=(str,))
+
+
 def host_mounts(value: Any) -> tuple[str, ...]:
     """``allow_host_mounts``: absolute host paths (or ``~/...``) the session may mount anyway."""
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, (list, tuple)):
-        raise vol.Invalid(f"expected a list of host paths, got {_kind(value)}")
-    if len(value) > MAX_VOLUMES:
-        raise vol.Invalid(f"more than {MAX_VOLUMES} host paths")
-    clean = []
-    for index, item in enumerate(value):
-        text = _bounded_text(item, "a host path", "host path", MAX_PATH)
-        odd = _odd_character(text, allow_tab=False)
-        if odd or ".." in text.split("/") or not text.startswith(("/", "~/")):
-            reason = f"contains a {odd}" if odd else "must be absolute (or ~/...) without '..'"
-            raise vol.Invalid(f"host path {_show(text)} {reason}", path=[index])
-        clean.append(text)
-    return tuple(clean)
+    return tuple(_host_path_list(value))
 
 
 def port_on_all_interfaces(text: str) -> bool:

@@ -585,7 +585,7 @@ _CT = "\n      backend: container"  # the keys of the container backend need its
         ("\n      env: {A: [1, 2]}", 4, "env.A", "expected a string value, got a list"),
         ("\n      env: {A: {b: c}}", 4, "env.A", "expected a string value, got a mapping"),
         (_CT + "\n      volumes: {a: b}", 5, "volumes",
-         "expected a list of volumes, got a dict"),
+         "expected a list of volumes, got a mapping"),
         (_CT + "\n      volumes: [[a]]", 5, "volumes[0]", "expected a volume"),
         (_CT + "\n      ports: {a: b}", 5, "ports", "expected a list of ports"),
         (_CT + "\n      image: [a]", 5, "image", "expected an image reference, got a list"),

@@ -320,7 +320,7 @@ def test_volumes_list_limits_and_index() -> None:
     assert message("volumes", ["/a:/b", "/c/../d:/e"]) == (
         "session 'astro-prod': volumes[1]: volume '/c/../d:/e' contains '..'"
     )
-    assert "expected a list of volumes, got a dict" in message("volumes", {"a": "b"})
+    assert "expected a list of volumes, got a mapping" in message("volumes", {"a": "b"})
 
 
 # =========================================================================== ports

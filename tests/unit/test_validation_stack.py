@@ -359,11 +359,11 @@ def test_groups() -> None:
             "groups[2]: group name is empty",
         ]),
         # a single name is checked as the one element of a list
-        ("9lives", ["groups[0]: invalid group name '9lives': start with a letter, then letters, "
+        ("9lives", ["groups: invalid group name '9lives': start with a letter, then letters, "
                     "digits or '-'"]),
         ([None], ["groups[0]: expected a group name, got null"]),
         (["x" * 65], ["groups[0]: group name longer than 64 characters"]),
-        ([f"g{i}" for i in range(21)], ["groups: more than 20 groups"]),
+        ([f"g{i}" for i in range(21)], ["groups: more than 20 group names"]),
     ],
 )
 def test_groups_refused(value: Any, found: list[str]) -> None:
@@ -458,8 +458,8 @@ def test_env_file() -> None:
         ("a\tb", ["env_file: env_file contains a control character U+0009"]),
         ("", ["env_file: env_file is empty"]),
         ("p" * 4097, ["env_file: env_file longer than 4096 characters"]),
-        ({"a": 1}, ["env_file: expected a path or a list of paths, got a mapping"]),
-        (None, ["env_file: expected a path or a list of paths, got null"]),
+        ({"a": 1}, ["env_file: expected a list of env files, got a mapping"]),
+        (None, ["env_file: expected a list of env files, got null"]),
         ([".env", None, "x\x00"], [
             "env_file[1]: expected a path, got null",
             "env_file[2]: env_file contains a NUL",

@@ -11,8 +11,6 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -20,16 +18,6 @@ from tests.cli_project import FRONTS, Project
 from tests.helpers import KSTLIB, PYTHON_IMAGE, retry_until
 
 pytestmark = pytest.mark.skipif(not os.access(KSTLIB, os.X_OK), reason="kstlib not installed")
-
-
-@pytest.fixture
-def project(tmp_path: Path, unique_name: Callable[[str], str]) -> Project:
-    return Project(tmp_path / "p", unique_name)
-
-
-@pytest.fixture(params=FRONTS)
-def front(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 class Following:

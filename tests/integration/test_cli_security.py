@@ -9,7 +9,6 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,16 +21,6 @@ as_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown to ano
 
 # C0 controls but newline, DEL, C1 controls: none may reach the terminal raw
 RAW_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
-
-
-@pytest.fixture
-def project(tmp_path: Path, unique_name: Callable[[str], str]) -> Project:
-    return Project(tmp_path / "p", unique_name)
-
-
-@pytest.fixture(params=FRONTS)
-def front(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 def assert_printable(done: Done) -> None:

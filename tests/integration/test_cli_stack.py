@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_project import FRONTS, Project
+from tests.cli_project import Project
 from tests.helpers import KSTLIB, PYTHON_IMAGE, retry_until
 
 pytestmark = pytest.mark.skipif(not os.access(KSTLIB, os.X_OK), reason="kstlib not installed")
@@ -26,11 +26,6 @@ pytestmark = pytest.mark.skipif(not os.access(KSTLIB, os.X_OK), reason="kstlib n
 @pytest.fixture
 def project(tmp_path: Path, unique_name: Callable[[str], str], tmux_available: None) -> Project:
     return Project(tmp_path / "p", unique_name)
-
-
-@pytest.fixture(params=FRONTS)
-def front(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 def lines_of(text: str, prefix: str) -> list[str]:

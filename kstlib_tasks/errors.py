@@ -137,6 +137,10 @@ class BackendNotFoundError(KstlibError):
     exit_code = BACKEND_MISSING
 
 
+class EngineNotAnsweringError(BackendNotFoundError):
+    """The runtime's program is there but its engine (dockerd, podman's service) is not."""
+
+
 class ContainerRuntimeNotFoundError(BackendNotFoundError):
     """Neither podman nor docker can be found for a container session."""
 

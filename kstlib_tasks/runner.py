@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 import sh
 
-from .errors import BackendError, BackendNotFoundError
+from .errors import BackendError, BackendNotFoundError, EngineNotAnsweringError
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class Runner:
             exit_code=running.exit_code,
         )
         if not result.ok and engine_down(result.stderr):
-            raise BackendNotFoundError(
+            raise EngineNotAnsweringError(
                 f"{os.path.basename(self.binary)}: the engine does not answer: "
                 f"{first_line(result.stderr)}",
                 hint="start it, or fix DOCKER_HOST / CONTAINER_HOST")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from ..errors import BackendNotFoundError, KstlibError
+from ..errors import BackendNotFoundError, EngineNotAnsweringError, KstlibError
 from ..models import SessionStatus, State
 from . import drift
 from .places import Place, Places, each
@@ -70,6 +70,8 @@ def table(places: Places, specs: Iterable[SessionSpec], kinds: Iterable[str] | N
 
 
 def _did_not_answer(place: Place, error: KstlibError) -> str:
-    what = "is not available" if isinstance(error, BackendNotFoundError) else "did not answer"
+    missing = isinstance(error, BackendNotFoundError) and not isinstance(
+        error, EngineNotAnsweringError)
+    what = "is not available" if missing else "did not answer"
     return (f"warning: {place[0]}{' ' + place[1] if place[1] else ''} {what}, its "
             f"sessions show as unknown: {error.line()}")

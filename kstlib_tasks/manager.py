@@ -10,10 +10,12 @@ config entry says is never looked for elsewhere.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import re
 import sys
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 from . import backends
 from .engine import drift, launch, merge, overrides
@@ -34,6 +36,31 @@ if TYPE_CHECKING:
 # Names of live objects we may look up but not create: the container-name grammar of docker and
 # podman, bounded. Only ever passed as one argv word (or tmux's exact "=name" target).
 LIVE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", re.ASCII)
+
+
+@contextlib.contextmanager
+def about(name: str) -> Iterator[None]:
+    """Errors met while working on session ``name`` name it (a backend's own errors may not:
+    an engine that does not answer knows nothing of the session it was asked about)."""
+    try:
+        yield
+    except KstlibError as exc:
+        if exc.session is None:
+            exc.session = name
+        raise
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def naming(method: F) -> F:
+    """A verb's errors name the session it was asked about (see :func:`about`)."""
+    @functools.wraps(method)
+    def verb(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        with about(name):
+            return method(self, name, *args, **kwargs)
+
+    return cast(F, verb)
 
 
 def _warn_stderr(line: str) -> None:
@@ -122,6 +149,7 @@ class SessionManager:
 
     # ------------------------------------------------------------------ verbs
 
+    @naming
     def status(self, name: str) -> SessionStatus:
         """The live state when there is one (whatever backend), else ``defined``."""
         spec, _, status = self.find(name)
@@ -158,6 +186,7 @@ class SessionManager:
         return SessionSpec(name=clean, backend=kind.name, options=kind.options_class(),
                            working_dir=kind.default_workdir(self.config.base_dir))
 
+    @naming
     def start(self, name: str, **flags: Any) -> SessionStatus:
         """Start ``name`` from its config entry, with one-off ``flags`` (validated).
 
@@ -204,6 +233,7 @@ class SessionManager:
                     hint=lambda front: f"stop it first: {Suggest('stop', spec.name).spell(front)}",
                 )
 
+    @naming
     def stop(self, name: str, *, timeout: float = 10.0, force: bool = False) -> SessionStatus:
         """Stop the live session of that name; the result is the status after stopping."""
         spec, place, status = self.find(name)
@@ -216,6 +246,7 @@ class SessionManager:
             return backends.get(spec.backend).defined_status(spec, self.config)
         return last.with_changes(state=State.STOPPED, pid=None)
 
+    @naming
     def restart(self, name: str, *, timeout: float = 10.0, force: bool = False,
                 **flags: Any) -> SessionStatus:
         """Stop when live (wherever it runs), then start with the config and flags."""
@@ -226,6 +257,7 @@ class SessionManager:
             raise self.not_found(name)
         return self.start(name, **flags)
 
+    @naming
     def logs(self, name: str, lines: int | None = None) -> list[str]:
         """The last output: of the live session, else of the last run (kept after stop)."""
         spec, place, _ = self.find(name)
@@ -263,6 +295,7 @@ class SessionManager:
                     best = (mtime, place)
         return best[1] if best else None
 
+    @naming
     def attach(self, name: str) -> NoReturn:
         """Replace this process with the backend's attach (tmux attach / runtime attach)."""
         spec, place, status = self.find(name)

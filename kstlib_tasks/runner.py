@@ -133,9 +133,11 @@ class Runner:
             exit_code=running.exit_code,
         )
         if not result.ok and engine_down(result.stderr):
+            said = first_line(result.stderr)
+            for prefix in (f"{os.path.basename(self.binary)}: ", "Error: ", "error: "):
+                said = said.removeprefix(prefix)
             raise EngineNotAnsweringError(
-                f"{os.path.basename(self.binary)}: the engine does not answer: "
-                f"{first_line(result.stderr)}",
+                f"{os.path.basename(self.binary)}: the engine does not answer: {said}",
                 hint="start it, or fix DOCKER_HOST / CONTAINER_HOST")
         if check and not result.ok:
             raise BackendError(

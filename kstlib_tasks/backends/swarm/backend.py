@@ -79,7 +79,6 @@ U = TypeVar("U")
 # Names of their own: inside a class with a `list` method, `list[...]` would name the method.
 Items = list[dict[str, Any]]
 Tasks = list[Task]
-Codes = list[int]
 Ids = list[str]
 
 SERVICE_ID_LABEL = "com.docker.swarm.service.id"
@@ -383,25 +382,29 @@ class SwarmBackend(Backend):
         before = self._status(item, tasks, down)
         alive = [t for t in tasks if t.alive and t.node not in down]
         path = self.log_path(name)
-        if not alive:
-            note = self._save(path, self._output_once(sid))
-            self._run(f"removing '{name}'", "service", "rm", sid, gone_ok=True)
-            return before.with_changes(note=note)
         notes: Ids = []
-        with _Follower(self.runner, sid) as follower:
+        lost = sorted({t.node for t in tasks if t.node in down and not t.ended})
+        if lost:
+            notes.append(f"node {', '.join(lost)} is down: its tasks end when it comes back")
+        if not alive:
+            saved = self._save(path, self._output_once(sid))
+            self._run(f"removing '{name}'", "service", "rm", sid, gone_ok=True)
+            return before.with_changes(note="; ".join([*notes, *filter(None, [saved])]) or None)
+        here = self._here(sid)
+        with _Follower(self.runner, sid) as follower, _Waiter(self.runner, here) as waiter:
             follower.wait_first_output(FIRST_OUTPUT_WAIT)
             if desired_replicas(item) is not None:
                 self._run(f"scaling '{name}' to 0", "service", "update", "--detach",
                           "--replicas", "0", sid, gone_ok=True)
             if force:
-                self._kill_here(sid)
+                self._kill_here(sid, here)
             codes, missing = self._wait_ended(sid, [t.id for t in alive], timeout=timeout,
                                               grace=_grace(item), force=force, down=down)
             follower.drain()
             output = follower.lines()
-        lost = sorted({t.node for t in tasks if t.node in down and not t.ended})
-        if lost:
-            notes.append(f"node {', '.join(lost)} is down: its tasks end when it comes back")
+            # the exit codes of this engine's containers are exact (a task may be deleted
+            # before its end is read); the others' as read from their tasks
+            codes = {**codes, **waiter.codes()}
         if missing:
             notes.append(f"{missing} did not report the end of its task (node down?); the "
                          "service is removed anyway")
@@ -409,15 +412,16 @@ class SwarmBackend(Backend):
         if saved:
             notes.append(saved)
         self._run(f"removing '{name}'", "service", "rm", sid, gone_ok=True)
-        code = next((c for c in codes if c), codes[0] if codes else None)
+        seen = [*codes.values()]
+        code = next((c for c in seen if c), seen[0] if seen else None)
         return before.with_changes(state=State.EXITED, exit_code=code,
                                    note="; ".join(notes) or None)
 
     def _wait_ended(self, sid: str, task_ids: Ids, *, timeout: float, grace: float,
-                    force: bool, down: frozenset[str]) -> tuple[Codes, str | None]:
+                    force: bool, down: frozenset[str]) -> tuple[dict[str, int], str | None]:
         """Poll the tasks (``docker inspect --type task``) until each ended or is gone.
 
-        Returns the exit codes seen (last first) and the nodes of tasks that never reported
+        Returns the exit codes seen (by container id) and the nodes of tasks that never reported
         their end (None when all did). At ``timeout`` the tasks this engine runs are killed.
         """
         began = time.monotonic()
@@ -432,10 +436,10 @@ class SwarmBackend(Backend):
             result = self.runner.run("inspect", "--type", "task", *pending, check=False)
             seen = {}
             for item in load_json_objects(result.stdout) if result.stdout.strip() else []:
-                tid, state, code, _ = task_record(item)
+                tid, state, code, container = task_record(item)
                 seen[tid] = state
                 if code is not None:
-                    codes[tid] = code
+                    codes[container or tid] = code
             pending = [t for t in pending if t in seen and seen[t] not in _ENDED]
             if not pending:
                 if rechecked:
@@ -453,16 +457,20 @@ class SwarmBackend(Backend):
             if now >= hard:
                 nodes = {t.id: t.node for t in self._tasks(sid)}
                 where = ", ".join(sorted({nodes.get(t, "?") for t in pending}))
-                return [*codes.values()][::-1], f"node {where}"
+                return codes, f"node {where}"
             time.sleep(interval)
             interval = min(interval * 1.5, 0.1)  # a stopped task is deleted ~0.25 s after it ends
-        return [*codes.values()][::-1], None
+        return codes, None
 
-    def _kill_here(self, sid: str) -> None:
-        """``docker kill`` the containers of the service on the engine kstlib talks to."""
+    def _here(self, sid: str) -> Ids:
+        """The containers of the service on the engine kstlib talks to."""
         found = self.runner.run("ps", "--quiet", "--no-trunc", "--filter",
                                 f"label={SERVICE_ID_LABEL}={sid}", check=False)
-        ids = found.stdout.split()
+        return found.stdout.split()
+
+    def _kill_here(self, sid: str, ids: Ids | None = None) -> None:
+        """``docker kill`` the containers of the service on the engine kstlib talks to."""
+        ids = self._here(sid) if ids is None else ids
         if ids:
             self.runner.run("kill", *ids, check=False)
 
@@ -616,6 +624,49 @@ def _newest(files: Sequence[Path], budget: int) -> list[tuple[int, int, str]]:
 def _merged_files(out_path: Path, err_path: Path) -> Iterator[str]:
     for _, _, line in _newest([out_path, err_path], 2 * logstore.max_bytes()):
         yield line
+
+
+class _Waiter:
+    """``docker wait`` of containers on the engine kstlib talks to, started before they are
+    stopped: their exit codes, even when the agent deletes them a moment after."""
+
+    def __init__(self, runner: Runner, ids: Sequence[str]):
+        self.ids = list(ids)
+        self.argv = runner.argv("wait", *ids) if ids else None
+        self.process: subprocess.Popen[bytes] | None = None
+        self._codes: dict[str, int] | None = None
+
+    def __enter__(self) -> _Waiter:
+        if self.argv is not None:
+            try:
+                self.process = subprocess.Popen(self.argv, stdout=subprocess.PIPE,
+                                                stderr=subprocess.DEVNULL,
+                                                stdin=subprocess.DEVNULL)
+            except OSError as exc:
+                log.warning("docker wait: %s", exc)
+        return self
+
+    def codes(self, timeout: float = 5.0) -> dict[str, int]:
+        """Container id -> exit code (they ended by now); {} when unknown. docker prints one
+        code per container in argument order (an error goes to stderr): a short answer
+        cannot be matched, and is not used."""
+        if self._codes is None:
+            self._codes = {}
+            if self.process is not None:
+                try:
+                    out, _ = self.process.communicate(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    out, _ = self.process.communicate()
+                found = [int(w) for w in out.split() if w.lstrip(b"-").isdigit()]
+                if len(found) == len(self.ids):
+                    self._codes = dict(zip(self.ids, found, strict=True))
+        return self._codes
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
 
 
 class _Follower:

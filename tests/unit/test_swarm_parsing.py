@@ -425,3 +425,13 @@ def test_attach_points_at_logs_follow() -> None:
     assert error.value.line("kstlib").endswith("(follow its output instead: kstlib ops logs "
                                                "bot -f)")
     assert error.value.line("inv").endswith("inv bot.logs -f)")
+
+
+def test_docker_error_lines_are_unwrapped() -> None:
+    from kstlib_tasks.backends.swarm.backend import _error_line
+
+    assert _error_line("Status: Cannot connect to the Docker daemon at unix:///x.sock. Is the "
+                       "docker daemon running?, Code: 1\n") == (
+        "Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?")
+    assert _error_line("Error response from daemon: rpc error: code = AlreadyExists desc = "
+                       "name conflicts") == "AlreadyExists desc = name conflicts"

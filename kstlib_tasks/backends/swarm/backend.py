@@ -28,6 +28,7 @@ import heapq
 import itertools
 import logging
 import os
+import re
 import shlex
 import subprocess
 import tempfile
@@ -557,9 +558,16 @@ _CHECK_OPS = "check ops.swarm (docker_host or context) and that the engine runs"
 _ENDED = frozenset({"complete", "failed", "shutdown", "rejected", "orphaned", "remove"})
 
 
+_STATUS_CODE = re.compile(r"Status: (?P<text>.*), Code: \d+")
+
+
 def _error_line(stderr: str) -> str:
-    """The first line of docker's error, without its "Error response from daemon: " prefix."""
+    """The first line of docker's error, without its "Error response from daemon: " prefix
+    (nor the 20.10 client's "Status: ..., Code: 1" wrapping of some errors)."""
     line = first_line(stderr)
+    wrapped = _STATUS_CODE.fullmatch(line)
+    if wrapped:
+        line = wrapped["text"]
     for prefix in ("Error response from daemon: ", "Error: ", "error: "):
         line = line.removeprefix(prefix)
     return line.replace("rpc error: code = ", "")

@@ -352,3 +352,19 @@ def test_cli_logs_follow_and_errors_are_one_line(swarm: Swarm, folder: Path,
     assert wait_state(backend, name, State.EXITED).exit_code == 0
     with pytest.raises(BackendError):
         backend.attach(name)
+
+
+def test_check_names_an_image_no_node_can_get(swarm: Swarm, folder: Path,
+                                               unique_name: Any) -> None:
+    good, bad = unique_name("good"), unique_name("bad")
+    config_file(folder, swarm, (
+        f"    {good}:\n      backend: swarm\n      image: {BUSYBOX_IMAGE}\n"
+        f"    {bad}:\n      backend: swarm\n      image: localhost/kstlib-no-such-image:1\n"))
+    done = run_command([KSTLIB, "ops", "check"], folder)
+    assert done.code == errors.USAGE, done.out
+    problems = [line for line in done.out.splitlines() if not line.startswith(("warning:",
+                                                                               "check:"))]
+    assert len(problems) == 1 and f"session '{bad}': image 'localhost/kstlib-no-such-image:1'"\
+        " is not on the manager's engine and names no registry" in problems[0]
+    assert f"warning: kstlib.conf.yml:5: session '{good}': image: '{BUSYBOX_IMAGE}' is not "\
+        "pinned by digest" in done.out

@@ -53,7 +53,7 @@ TERMINAL = frozenset({"complete", "failed", "shutdown", "rejected", "orphaned", 
 WANTED = frozenset({"new", "pending", "assigned", "accepted", "preparing", "ready", "starting",
                     "running"})
 
-NO_SUCH = ("no such service", "no such task", "no such object", "not found")
+NO_SUCH = ("no such service", "no such task", "no such object")
 NAME_TAKEN = ("already exists", "name conflicts")
 UNREACHABLE = (
     "cannot connect to the docker daemon",

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 _PACKAGES: dict[str, str] = {
     "tmux": "kstlib_tasks.backends.tmux",
     "container": "kstlib_tasks.backends.container",
+    "swarm": "kstlib_tasks.backends.swarm",
 }
 
 _loaded: dict[str, BackendType] = {}

@@ -259,6 +259,14 @@ class Up:
         result.state = "running"
         self.gates[name]["started"].settle(True)
         # 3. what the others (and --wait) need of it
+        try:
+            self._establish(name, spec, backend, context, begun)
+        except KstlibError as exc:  # a probe that cannot be run there: one line, not a traceback
+            self.fail(name, exc.line(), backend=backend)
+
+    def _establish(self, name: str, spec: SessionSpec, backend: Backend, context: RunContext,
+                   begun: float) -> None:
+        result = self.results[name]
         if "ready" in self.needs[name]:
             outcome = probes.wait_ready(_probe(spec), context, deadline=self.deadline,
                                         cancelled=self.abort.is_set)

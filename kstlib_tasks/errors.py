@@ -21,9 +21,6 @@ TIMEOUT = 4  # a session was not ready (or not stopped) within the time given
 UNEXPECTED = 70  # a bug: an exception nobody anticipated (EX_SOFTWARE)
 INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT (128 + 2); invoke alone would say 1
 
-# Kept for callers of the earlier name.
-INTERRUPTED_EXIT = INTERRUPTED
-
 
 class Suggest:
     """A command to suggest, spelled by the front end in use (``kstlib`` or ``inv``)."""
@@ -119,16 +116,6 @@ class SessionAlreadyRunningError(KstlibError):
 
 class SessionNotRunningError(KstlibError):
     """Stopping, attaching or reading a session that is not live."""
-
-
-class SessionFailedError(KstlibError):
-    """A session ended (or could not start) before the condition it was waited for held."""
-
-
-class NotReadyError(KstlibError):
-    """A readiness probe (or a stop) did not succeed within the time given."""
-
-    exit_code = TIMEOUT
 
 
 class BackendNotFoundError(KstlibError):

@@ -201,9 +201,6 @@ def _status(front: Front, name: str, json: bool = False) -> int:
     return 0
 
 
-_START_KEYS = ("backend", "command", "env", "workdir", "image", "volume", "port", "socket")
-
-
 def _start_flags(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if k not in ("wait", "timeout", "force", "json")}
 

@@ -201,11 +201,6 @@ def save_lines(path: Path, lines: Iterable[str]) -> None:
         raise
 
 
-def save(path: Path, text: str) -> None:
-    """Replace the log with ``text`` (kept to the size bound)."""
-    save_lines(path, text.splitlines())
-
-
 def tail(path: Path, lines: int | None = None) -> list[str]:
     """The last ``lines`` lines (all when None) of the log and its rotated part, without \\r.
 

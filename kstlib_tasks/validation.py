@@ -201,7 +201,7 @@ def backend(value: Any) -> str:
     from . import backends
 
     known = backends.names()
-    text = _require_str(value, " or ".join(f"'{n}'" for n in known))
+    text = _require_str(value, _words(tuple(repr(n) for n in known)))
     if text not in known:
         from .suggest import did_you_mean
 
@@ -1015,16 +1015,6 @@ COMMON_KEYS: dict[str, Callable[[Any], Any]] = {
     "description": description,
     **STACK_KEYS,
 }
-
-
-def session_schema(backend_name: str) -> vol.Schema:
-    """The schema of one entry: the common keys plus its backend's keys."""
-    from . import backends
-
-    keys = {vol.Optional(k): v for k, v in COMMON_KEYS.items()}
-    for key, validator in backends.get(backend_name).session_keys().items():
-        keys[vol.Optional(key)] = validator
-    return vol.Schema(keys, extra=vol.PREVENT_EXTRA)
 
 
 def ops_keys() -> dict[str, tuple[Callable[[Any], Any], Any]]:

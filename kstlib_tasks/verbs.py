@@ -79,7 +79,8 @@ def _table() -> dict[str, Verb]:
     start = start_flags()
     verbs = [
         Verb("list", "List sessions: defined in the config, and every live one of every backend "
-             "(tmux sessions, containers, swarm services).", (JSON, LIST_BACKEND), names="none", per_session=False,
+             "(tmux sessions, containers, swarm services).", (JSON, LIST_BACKEND),
+             names="none", per_session=False,
              usage="ops list [--json] [--backend NAME]"),
         Verb("status", "Show the state of session NAME (the live state wins over the config).",
              (JSON,), usage="ops status NAME [--json]"),

@@ -181,7 +181,6 @@ class Up:
         self.recreate = recreate
         self.report = report
         self.abort = threading.Event()
-        self.lock = threading.Lock()
         self.results = {n: Result(n, self.config.sessions[n].backend) for n in order}
         self.gates = {n: {c: Gate() for c in probes_conditions()} for n in order}
         self.needs: dict[str, set[str]] = {n: set() for n in order}

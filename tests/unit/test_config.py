@@ -590,7 +590,7 @@ _CT = "\n      backend: container"  # the keys of the container backend need its
         (_CT + "\n      ports: {a: b}", 5, "ports", "expected a list of ports"),
         (_CT + "\n      image: [a]", 5, "image", "expected an image reference, got a list"),
         ("\n      working_dir: {a: b}", 4, "working_dir", "expected a directory path"),
-        ("\n      backend: [tmux]", 4, "backend", "expected 'tmux' or 'container'"),
+        ("\n      backend: [tmux]", 4, "backend", "expected 'tmux', 'container' or 'swarm'"),
         ("\n      description: [a]", 4, "description", "expected a one-line description"),
         (_CT + "\n      init: 1", 5, "init", "expected true or false"),
         ("\n      socket_name: {a: b}", 4, "socket_name", "expected a tmux socket name"),
@@ -720,7 +720,7 @@ def test_empty_shapes_give_no_sessions(tmp_path: Path, monkeypatch, text: str) -
         (
             "ops:\n  tmux_binary: tmux\n  default_backend: vm\n",
             "kstlib.conf.yml:3: ops.default_backend: ",
-            "unknown backend 'vm' (expected 'tmux' or 'container')",
+            "unknown backend 'vm' (expected 'tmux', 'container' or 'swarm')",
         ),
         (
             "ops:\n\n  default_backend: yes\n",
@@ -730,7 +730,7 @@ def test_empty_shapes_give_no_sessions(tmp_path: Path, monkeypatch, text: str) -
         (
             "ops:\n  default_backend: [tmux]\n",
             "kstlib.conf.yml:2: ops.default_backend: ",
-            "expected 'tmux' or 'container'",
+            "expected 'tmux', 'container' or 'swarm'",
         ),
         (
             "ops:\n  container_runtime: lxc\n",

@@ -111,8 +111,8 @@ def test_backend_refused(value: object) -> None:
 
 def test_backend_message() -> None:
     assert message("backend", "screen") == (
-        "session 'astro-prod': backend: unknown backend 'screen' (expected 'tmux' or "
-        "'container')"
+        "session 'astro-prod': backend: unknown backend 'screen' (expected 'tmux', "
+        "'container' or 'swarm')"
     )
 
 

@@ -170,6 +170,10 @@ class BackendType(ABC):
         """What on this machine keeps ``spec`` from starting (for ``check``)."""
         return []
 
+    def machine_summary(self, config: OpsConfig) -> str | None:
+        """What this backend uses here, for ``check`` to show (``tmux: /usr/bin/tmux``)."""
+        return None
+
     def warnings(self, spec: SessionSpec) -> list[str]:
         """What ``check`` points out about ``spec`` without calling it a problem."""
         return []

@@ -114,6 +114,11 @@ def run(source: ConfigSource, *, json: bool, write: Callable[[str], None]) -> in
             label = "warning: " if item["level"] == "warning" else ""
             write(printable(f"{label}{where}{text}"))
         if config is not None:
+            used = dict.fromkeys(spec.backend for spec in config.sessions.values())
+            for name in used:
+                summary = backends.get(name).machine_summary(config)
+                if summary:
+                    write(printable(f"uses {summary}"))
             graph = graph_lines(config)
             if graph:
                 write("dependencies:")

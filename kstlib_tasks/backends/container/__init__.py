@@ -214,6 +214,14 @@ class ContainerType(BackendType):
                     "or load it first)"]
         return []
 
+    def machine_summary(self, config: OpsConfig) -> str | None:
+        try:
+            runtime = detect_runtime(config.setting("container_runtime"))
+        except KstlibError as exc:
+            return f"container runtime: {exc.message}"
+        how = "from the config" if config.setting("container_runtime") else "auto-detected"
+        return f"container runtime: {runtime} ({shutil.which(runtime)}, {how})"
+
     def warnings(self, spec: SessionSpec) -> list[str]:
         """What ``check`` points out without calling it a problem."""
         from ... import validation

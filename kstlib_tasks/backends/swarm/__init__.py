@@ -230,6 +230,14 @@ class SwarmType(BackendType):
         except KstlibError as exc:
             return [exc.line()]
 
+    def machine_summary(self, config: OpsConfig) -> str | None:
+        from .parsing import scope_of
+
+        scope = scope_of(config.setting(OPS_KEY))
+        details = self.scope_details(scope)
+        where = ", ".join(f"{k} {v}" for k, v in details.items() if v) or "the local engine"
+        return f"swarm manager: {where}"
+
     def warnings(self, spec: SessionSpec) -> list[str]:
         options = spec.options
         if not isinstance(options, SwarmOptions):

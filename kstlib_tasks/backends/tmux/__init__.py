@@ -127,6 +127,13 @@ class TmuxType(BackendType):
                 problems.append(f"command: {problem}")
         return problems
 
+    def machine_summary(self, config: OpsConfig) -> str | None:
+        from ... import validation
+
+        binary = config.setting("tmux_binary", "tmux")
+        found = validation.executable(binary)
+        return f"tmux: {found}" if found else f"tmux: {binary!r} not found"
+
     def fingerprint_fields(self, spec: SessionSpec) -> dict[str, Any]:
         return {}  # the socket is where it runs, not what runs
 

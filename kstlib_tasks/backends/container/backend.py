@@ -61,6 +61,7 @@ from .parsing import (
     container_id,
     container_name,
     json_file_records,
+    k8s_file_lines,
     k8s_file_records,
     label_value,
     load_json_objects,
@@ -569,6 +570,12 @@ class ContainerBackend(Backend):
         if raw_state(item) not in ALIVE:
             yield from self.logs(name, lines)
             return
+        path = _k8s_log_path(item)
+        if path and os.access(path, os.R_OK):
+            # podman 4.3's `logs --follow` splits a line written in pieces into several lines
+            # (Python's print writes the text, then the newline): read its log file instead
+            yield from self._follow_k8s_file(name, path, lines, stopped)
+            return
         argv = self.runner.argv("logs", "--follow", *(["--tail", str(lines)] if lines is not None
                                                      else []), container_id(item) or name)
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -591,6 +598,56 @@ class ContainerBackend(Backend):
             if process.poll() is None:
                 process.terminate()
             process.wait()
+
+    def _follow_k8s_file(self, name: str, path: str, lines: int | None,
+                         stopped: Any) -> Iterator[str]:
+        """The last ``lines`` lines of a podman ``k8s-file`` log, then its new records as they
+        are written, whole lines only, until the container is no longer running. podman
+        empties the file when it reaches its size bound: reading starts over then."""
+        import time
+
+        with open(path, "rb") as fh:
+            data = fh.read()
+        offset = data.rfind(b"\n") + 1
+        start = k8s_file_lines(data[:offset].decode("utf-8", errors="replace"))
+        yield from (start if lines is None else start[-lines:] if lines > 0 else [])
+
+        def records() -> Iterator[str]:
+            nonlocal offset
+            next_check = time.monotonic() + 0.5
+            while True:
+                try:
+                    with open(path, "rb") as fh:
+                        if os.fstat(fh.fileno()).st_size < offset:
+                            offset = 0
+                        fh.seek(offset)
+                        chunk = fh.read()
+                except OSError:
+                    return
+                end = chunk.rfind(b"\n") + 1
+                if end:
+                    offset += end
+                    yield from chunk[:end].decode("utf-8", errors="replace").splitlines()
+                if stopped():
+                    return
+                now = time.monotonic()
+                if now >= next_check:
+                    next_check = now + 0.5
+                    item = self._inspect(name)
+                    if item is None or raw_state(item) not in ALIVE:
+                        time.sleep(0.2)  # conmon writes the last records
+                        try:
+                            with open(path, "rb") as fh:
+                                fh.seek(offset)
+                                rest = fh.read()
+                        except OSError:
+                            return
+                        yield from rest.decode("utf-8", errors="replace").splitlines()
+                        return
+                if not end:
+                    time.sleep(0.1)
+
+        yield from assemble(k8s_file_records(records()))
 
     def _tail_log_file(self, item: Mapping[str, Any], lines: int) -> Lines | None:
         """``--lines N`` of a podman container from its ``k8s-file`` log itself; None when the

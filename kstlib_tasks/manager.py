@@ -124,21 +124,20 @@ class SessionManager:
         from .suggest import did_you_mean
 
         where = f" in {self.config.path.name}" if self.config.path else " (no kstlib.conf.yml)"
-        names = self.config.names()
-        hint = did_you_mean(name, names) or self._live_suggestion(name)
+        # the closest of the defined AND the live names: a defined name that is merely close
+        # must not hide the live one that was meant
+        hint = did_you_mean(name, [*self.config.names(), *self._live_names()])
         return SessionNotFoundError(
             f"no session named '{name}'{hint}: not defined{where} and not running",
             hint=Suggest("list"))
 
-    def _live_suggestion(self, name: str) -> str:
-        """A close live name (one listing per place: only on this error path)."""
-        from .suggest import did_you_mean
-
+    def _live_names(self) -> list[str]:
+        """The live names (one listing per place: only on this error path)."""
         live: list[str] = []
         for result in each(self.places.known(), self.places.listing):
             if isinstance(result, list):
                 live += [s.name for s in result]
-        return did_you_mean(name, live)
+        return live
 
     def _nothing_live(self, name: str, spec: SessionSpec | None, what: str | None = None,
                       hint: Any = None) -> KstlibError:

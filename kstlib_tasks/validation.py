@@ -680,6 +680,7 @@ def _host(text: str) -> str:
 
 
 _VARIABLE = re.compile(r"\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*")
+_STANDS_FOR = "\x00"  # where a variable was, while a URL is checked (NUL is refused in it)
 
 
 def http_target(value: Any) -> str:
@@ -700,14 +701,22 @@ def http_target(value: Any) -> str:
         problem = interpolate.syntax_error(text)
         if problem:
             raise vol.Invalid(f"URL {_show(text)}: {problem}")
-        url = _VARIABLE.sub("1", text.replace("$$", ""))
-    from urllib.parse import urlsplit
+        url = _VARIABLE.sub(_STANDS_FOR, text.replace("$$", ""))
+    from urllib.parse import urlsplit, urlunsplit
 
     def invalid(reason: str) -> vol.Invalid:
         return vol.Invalid(f"invalid URL {_show(text)}: {reason}")
 
     try:
         parts = urlsplit(url)
+        if _STANDS_FOR in url:
+            # a variable stands for a name in the host (``http://$HOST:8000/``), for a number
+            # anywhere else (``:$PORT``): "1" as a host would be read as a bad IPv4 address
+            named, colon, number = parts.netloc.rpartition(":") if _has_port(
+                parts.netloc) else (parts.netloc, "", "")
+            netloc = named.replace(_STANDS_FOR, "a") + colon + number
+            url = urlunsplit(parts._replace(netloc=netloc)).replace(_STANDS_FOR, "1")
+            parts = urlsplit(url)
     except ValueError:  # unbalanced brackets, a bad [IPv6] host
         raise invalid(f"invalid host: {_HOST_RULE}") from None
     if parts.scheme.lower() not in ("http", "https") or not url[len(parts.scheme):].startswith(

@@ -11,6 +11,9 @@ Steps (run in order; the last one may run forever):
 - ``sleep SECONDS``     wait
 - ``stamp FILE``        append the current time.time() to FILE
 - ``touch FILE``        create FILE
+- ``pid FILE``          append this process's pid to FILE
+- ``once FILE CODE``    the first time (FILE missing): create FILE and exit CODE; later: go on
+- ``env NAMES...``      print ``env: NAME=value`` (or ``env: NAME unset``) for each name
 - ``need-port PORT``    exit 3 unless 127.0.0.1:PORT accepts a connection
 - ``need-http URL``     exit 3 unless URL answers HTTP 200
 - ``need-file FILE``    exit 3 unless FILE exists
@@ -108,6 +111,17 @@ def run(steps: list[list[str]]) -> int:
                 fh.write(f"{time.time()}\n")
         elif verb == "touch":
             open(args[0], "a").close()
+        elif verb == "pid":
+            with open(args[0], "a") as fh:
+                fh.write(f"{os.getpid()}\n")
+        elif verb == "once":
+            if not os.path.exists(args[0]):
+                open(args[0], "a").close()
+                return int(args[1])
+        elif verb == "env":
+            for key in args:
+                value = os.environ.get(key)
+                say(f"env: {key} unset" if value is None else f"env: {key}={value}")
         elif verb == "need-port":
             if not port_open(int(args[0])):
                 say(f"need: port {args[0]} not open")

@@ -3,9 +3,10 @@
 Every problem of every entry (not only the first), keys next to ``ops:`` that look like a typo
 of it, the dependency graph, and what the machine lacks for the config: the tmux binary and the
 container runtime the sessions need, their images (present locally: kstlib never pulls), the
-programs of tmux commands, working directories, env files, unset ``$VAR`` in commands. Each
-problem is one line, with ``file:line`` where there is one. Warnings (ports published on every
-interface, ``allow_host_mounts`` opt-ins) are shown and do not fail the check.
+programs of tmux commands, working directories, env files, unset ``$VAR`` in commands and
+ready probes. Each problem is one line, with ``file:line`` where there is one. Warnings (ports
+published on every interface, ``allow_host_mounts`` opt-ins) are shown and do not fail the
+check.
 
 Exit code 0 when there is no problem, 2 otherwise; ``--json`` gives the same as a list.
 """
@@ -69,13 +70,15 @@ def _spec_findings(spec: SessionSpec, config: OpsConfig) -> list[tuple[str, str]
     kind = backends.get(spec.backend)
     items: list[tuple[str, str]] = []
     env = launch.expansion_env(spec)
-    words = list(spec.command)
+    words = [("command", word) for word in spec.command]
     if spec.ready is not None and spec.ready.kind == "exec":
-        words += list(spec.ready.target)
-    for word in words:
+        words += [("ready.exec", word) for word in spec.ready.target]
+    elif spec.ready is not None and spec.ready.kind == "http":
+        words.append(("ready.http", spec.ready.target))
+    for field, word in words:
         for name in interpolate.required(word):
             if name not in env:
-                items.append(("error", f"command: variable ${name} is not set (set it in env: "
+                items.append(("error", f"{field}: variable ${name} is not set (set it in env: "
                                        "or give a default: ${" + name + ":-value})"))
     for path in spec.env_files:
         if not os.path.isfile(path):

@@ -18,6 +18,7 @@ from .. import backends, interpolate
 from ..backends.base import Launch
 from ..errors import ValidationError
 from ..models import SessionSpec
+from ..probes import ProbeSpec
 from . import drift
 
 # tmux's own variables: a session started from inside tmux must not inherit them.
@@ -39,9 +40,27 @@ def expand(spec: SessionSpec, words: tuple[str, ...], field: str = "command") ->
         raise ValidationError(field, str(exc), session=spec.name) from None
 
 
+def probe(spec: SessionSpec) -> ProbeSpec | None:
+    """The spec's probe with ``$VAR`` expanded in exec words and http URLs."""
+    ready = spec.ready
+    if ready is None:
+        return None
+    if ready.kind == "exec":
+        target: Any = expand(spec, tuple(ready.target), "ready.exec")
+    elif ready.kind == "http":
+        target = expand(spec, (ready.target,), "ready.http")[0]
+    else:
+        return ready
+    return ProbeSpec(ready.kind, target, ready.timeout, ready.interval)
+
+
 def prepare(spec: SessionSpec, overrides: Mapping[str, Any], *, fresh: bool = False) -> Launch:
-    """The launch of ``spec`` (overrides already applied; ``overrides`` are recorded)."""
+    """The launch of ``spec`` (overrides already applied; ``overrides`` are recorded).
+
+    An unset variable in the command or in the ready probe is an error before anything starts.
+    """
     argv = expand(spec, spec.command)
+    probe(spec)
     env = dict(spec.env)
     if backends.get(spec.backend).inherits_environment:
         env = {**caller_env(), **env}

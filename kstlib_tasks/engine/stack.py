@@ -124,16 +124,7 @@ def _epoch(iso: str | None) -> float:
 
 def _probe(spec: SessionSpec) -> probes.ProbeSpec | None:
     """The spec's probe with ``$VAR`` expanded in exec words and http URLs."""
-    probe = spec.ready
-    if probe is None:
-        return None
-    if probe.kind == "exec":
-        target: Any = launching.expand(spec, tuple(probe.target), "ready.exec")
-    elif probe.kind == "http":
-        target = launching.expand(spec, (probe.target,), "ready.http")[0]
-    else:
-        return probe
-    return probes.ProbeSpec(probe.kind, target, probe.timeout, probe.interval)
+    return launching.probe(spec)
 
 
 def _graph(manager: SessionManager) -> Graph:
@@ -267,7 +258,12 @@ class Up:
                    begun: float) -> None:
         result = self.results[name]
         if "ready" in self.needs[name]:
-            outcome = probes.wait_ready(_probe(spec), context, deadline=self.deadline,
+            try:
+                probe = _probe(spec)
+            except KstlibError as exc:  # a variable of the probe unset since it was started
+                self.fail(name, exc.line(self.front), backend=backend)
+                return
+            outcome = probes.wait_ready(probe, context, deadline=self.deadline,
                                         cancelled=self.abort.is_set)
             if not outcome.ready:
                 self._probe_failed(name, spec, outcome, backend, "ready")

@@ -115,6 +115,10 @@ def test_ready_tcp_long_hostname() -> None:
         "HTTP://EXAMPLE.COM/",
         "http://h/" + "a" * 2000,
         "http://example.com:/",
+        # a variable stands for a name in the host, for a number in the port
+        "http://$HOST/health",
+        "http://${HOST:-127.0.0.1}:${PORT:-8000}/h$$",
+        "http://[::1]:$PORT/$PATH",
     ],
 )
 def test_ready_http(url: str) -> None:

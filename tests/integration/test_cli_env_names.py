@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,11 +21,6 @@ from tests.where import Where
 pytestmark = pytest.mark.skipif(not os.access(KSTLIB, os.X_OK), reason="kstlib not installed")
 
 SLOW = 90
-
-
-@pytest.fixture
-def project(tmp_path: Path, unique_name: Callable[[str], str]) -> Project:
-    return Project(tmp_path / "p", unique_name)
 
 
 def seen_env(project: Project, name: str, keys: list[str]) -> dict[str, str | None]:

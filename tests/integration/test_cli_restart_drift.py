@@ -28,11 +28,6 @@ pytestmark = pytest.mark.skipif(not os.access(KSTLIB, os.X_OK), reason="kstlib n
 SLOW = 90  # seconds: the bound of every wait (two runtimes and tmux share a busy machine)
 
 
-@pytest.fixture
-def project(tmp_path: Path, unique_name: Callable[[str], str]) -> Project:
-    return Project(tmp_path / "p", unique_name)
-
-
 def lines(project: Project, file: str) -> list[str]:
     try:
         return (project.root / file).read_text().splitlines()

@@ -130,7 +130,7 @@ class ContainerBackend(Backend):
         )
 
     def _status(self, item: Mapping[str, Any]) -> SessionStatus:
-        return status_from_inspect(item, self.runtime)
+        return _command_pid(status_from_inspect(item, self.runtime))
 
     def _read_logs(self, ref: str, lines: int | None = None) -> list[str] | None:
         """Live output of a container, stdout and stderr merged; None when it is gone."""
@@ -525,7 +525,7 @@ class ContainerBackend(Backend):
             args = ["ps", "--all", "--no-trunc", "--format", "{{json .}}"]
         result = self.runner.run(*args)
         try:
-            statuses = parse_ps(result.stdout, self.runtime)
+            statuses = [_command_pid(s) for s in parse_ps(result.stdout, self.runtime)]
         except (ValueError, TypeError) as exc:
             raise BackendError(
                 f"{self.scope} ps printed something that is not JSON: {exc}"
@@ -686,6 +686,30 @@ class ContainerBackend(Backend):
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+# What `--init` puts as PID 1 (tini as docker-init, catatonit as podman-init).
+_INITS = frozenset({"docker-init", "podman-init", "tini", "catatonit"})
+
+
+def _command_pid(status: SessionStatus) -> SessionStatus:
+    """The pid of the command, not of the runtime's init in front of it (``--init``): its
+    first child. Read from ``/proc`` (Linux, an engine on this machine); left as it is when it
+    cannot be read (a remote engine, another user's process)."""
+    pid = status.pid
+    if not pid:
+        return status
+    try:
+        with open(f"/proc/{pid}/comm") as fh:
+            if fh.read().strip() not in _INITS:
+                return status
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            children = fh.read().split()
+    except OSError:
+        return status
+    if children and children[0].isdigit():
+        return status.with_changes(pid=int(children[0]))
+    return status
 
 
 def _k8s_log_path(item: Mapping[str, Any]) -> str | None:

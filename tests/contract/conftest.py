@@ -1,14 +1,17 @@
 """One backend contract, every backend: the ``case`` fixture.
 
 Each contract test runs once per case: ``tmux`` (a private server, see ``isolated_env``),
-``container-podman`` and ``container-docker`` (the locally built test images, never pulled), and
-``fake`` (``tests/fakes.py``'s ``FakeBackend``, skipped only while that module does not exist).
+``container-podman`` and ``container-docker`` (the locally built test images, never pulled),
+``swarm`` (a private one-node swarm of ``tests/swarm_lab.py``, one for the module, with both test
+images loaded), and ``fake`` (``tests/fakes.py``'s ``FakeBackend``, skipped only while that
+module does not exist).
 A test drives the backend object exactly as the engine does: a ``SessionSpec``, a ``Launch`` from
 :func:`kstlib_tasks.engine.launch.prepare`, then ``start``/``status``/``list``/``logs``/``stop``.
 
 What differs between backends is described by the :class:`Case`, never tested with ``if``: the
 signal a graceful stop sends, the folder a command can write to (a volume for containers), how
-to make something that is *named like* a session without being one.
+to make something that is *named like* a session without being one, whether a status carries a
+pid (a swarm service has none: its tasks run on nodes; its service id names the run instead).
 
 A backend that cannot honour part of the contract says so: ``FakeBackend.CONTRACT_UNSUPPORTED``
 (an iterable of :data:`FEATURES` names) skips the scenarios needing them, with that reason.
@@ -32,10 +35,13 @@ from kstlib_tasks import backends
 from kstlib_tasks.backends.base import Backend, Launch
 from kstlib_tasks.backends.container import ContainerOptions
 from kstlib_tasks.backends.container.backend import ContainerBackend
+from kstlib_tasks.backends.swarm import SwarmOptions
+from kstlib_tasks.backends.swarm.backend import SwarmBackend
 from kstlib_tasks.backends.tmux import TmuxOptions
 from kstlib_tasks.backends.tmux.backend import TmuxBackend
 from kstlib_tasks.engine.launch import prepare
 from kstlib_tasks.models import Options, SessionSpec, SessionStatus
+from tests import swarm_lab
 from tests.conftest import PREFIX, _unavailable
 from tests.helpers import (
     BUSYBOX_IMAGE,
@@ -44,6 +50,7 @@ from tests.helpers import (
     runtime_problem,
     tmux_problem,
 )
+from tests.integration._swarm import lab_problem, remove_services
 
 # What a scenario may need beyond start/status/list/stop of a name:
 FEATURES = {
@@ -67,6 +74,9 @@ class Case:
     inside: str  # ...and its path as the command sees it
     wait: float  # generous bound for anything to happen (shared, loaded machine)
     list_has_pid: bool = True
+    has_pid: bool = True  # start and status give the command's pid
+    # what tells one run of a session from another: its pid, or an id when there is no pid
+    run_id: Callable[[SessionStatus], object] = field(default=lambda status: status.pid)
     kill_code: int = 137  # exit code of a command killed with SIGKILL
     unsupported: frozenset[str] = frozenset()
     make_options: Callable[[bool], Options] = field(default=lambda python: Options())
@@ -167,6 +177,72 @@ def _container_case(runtime: str, root: Path) -> Case:
     )
 
 
+def _swarm_problem() -> str | None:
+    problem = lab_problem(registry=False)
+    if problem:
+        return problem
+    for image in (BUSYBOX_IMAGE, PYTHON_IMAGE):
+        found = swarm_lab.run([swarm_lab.DOCKER, "-H", swarm_lab.MAIN_HOST, "image", "inspect",
+                               image], check=False)
+        if found.returncode != 0:
+            return (f"test image {image} missing on the main docker engine (the swarm lab "
+                    "copies it from there; run scripts/test.sh to build it)")
+    return None
+
+
+@pytest.fixture(scope="module")
+def contract_swarm() -> Iterator[swarm_lab.Swarm]:
+    """One private one-node swarm for the module (created by the first swarm case), with both
+    test images loaded; torn down at the end of the module, nothing of it left behind."""
+    problem = _swarm_problem()
+    if problem:
+        _unavailable(problem)
+    swarm_lab.cleanup_all()  # what crashed runs left (a live run of another session is kept)
+    with swarm_lab.one_node_swarm(image=BUSYBOX_IMAGE) as lab:
+        lab.manager.load_image(PYTHON_IMAGE)
+        yield lab
+    left = swarm_lab.leftovers(lab.prefix)
+    assert left == [], left
+
+
+def _swarm_case(swarm: swarm_lab.Swarm, root: Path) -> Case:
+    shared = root / "shared"  # the lab's engine shares the host's filesystem
+    shared.mkdir()
+    volume = f"{shared}:/shared"
+
+    @contextlib.contextmanager
+    def task_and_claim_named(name: str) -> Iterator[None]:
+        # a plain container of that name on the manager, labelled like a task of a service of
+        # that name, and a service of another name whose kstlib label claims the session
+        swarm.docker("run", "--detach", "--network", "none", "--name", name,
+                     "--label", f"com.docker.swarm.service.name={name}",
+                     "--label", "com.docker.swarm.service.id=0123456789abcdef0123456789",
+                     "--label", f"io.kstlib.session={name}", BUSYBOX_IMAGE, "sleep", "300")
+        swarm.docker("service", "create", "--detach", "--no-resolve-image", "--replicas", "0",
+                     "--name", f"{name}-claim", "--label", f"io.kstlib.session={name}",
+                     BUSYBOX_IMAGE, "sleep", "300")
+        try:
+            yield
+        finally:
+            swarm.docker("rm", "--force", name, check=False)
+            swarm.docker("service", "rm", f"{name}-claim", check=False)
+
+    return Case(
+        id="swarm", backend=SwarmBackend(swarm.docker_host), backend_name="swarm",
+        stop_signal=15,  # SIGTERM, through the task's init (--init)
+        shared=shared, inside="/shared", wait=60,
+        # a service has no pid: start returns before any task exists, the tasks run on
+        # nodes (replicas, other engines); the service id tells one run from another
+        list_has_pid=False, has_pid=False, run_id=lambda status: status.details.get("id"),
+        # a long grace period: what ignores SIGTERM must be ended by stop's timeout (or
+        # --force), which swarm's own SIGKILL after the grace period would otherwise hide
+        make_options=lambda python: SwarmOptions(
+            image_ref=PYTHON_IMAGE if python else BUSYBOX_IMAGE, volumes=(volume,),
+            stop_grace_period=120),
+        lookalike=task_and_claim_named,
+    )
+
+
 def _fake_case(root: Path) -> Case:
     try:
         fakes = importlib.import_module("tests.fakes")
@@ -193,6 +269,7 @@ CASES = [
                  id="container-podman"),
     pytest.param("docker", marks=[pytest.mark.containers, pytest.mark.docker],
                  id="container-docker"),
+    pytest.param("swarm", marks=pytest.mark.swarm, id="swarm"),
     pytest.param("fake", id="fake"),
 ]
 
@@ -201,8 +278,12 @@ CASES = [
 def case(request: pytest.FixtureRequest, isolated_env: Path) -> Iterator[Case]:
     """The backend under test; everything it started is removed afterwards."""
     which: str = request.param
+    swarm: swarm_lab.Swarm | None = None
     if which == "tmux":
         made = _tmux_case(isolated_env)
+    elif which == "swarm":
+        swarm = request.getfixturevalue("contract_swarm")
+        made = _swarm_case(swarm, isolated_env)
     elif which == "fake":
         made = _fake_case(isolated_env)
     else:
@@ -212,5 +293,7 @@ def case(request: pytest.FixtureRequest, isolated_env: Path) -> Iterator[Case]:
     finally:
         if which in ("podman", "docker"):
             remove_containers(which, PREFIX)
+        if swarm is not None:
+            remove_services(swarm)  # (the lab is private: every service is this test's)
         # (tmux: isolated_env kills the private servers)
 

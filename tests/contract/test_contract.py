@@ -1,7 +1,7 @@
 """The contract every backend keeps (``kstlib_tasks.backends.base.Backend``), on real backends.
 
-Each test runs on every case of ``conftest.CASES``: tmux, podman, docker and the fake. Waits
-are on conditions (``retry_until``) with wide bounds; durations are only checked against a
+Each test runs on every case of ``conftest.CASES``: tmux, podman, docker, swarm and the fake.
+Waits are on conditions (``retry_until``) with wide bounds; durations are only checked against a
 timeout far larger than the expected time, never tightly.
 """
 
@@ -89,13 +89,18 @@ def test_start_status_and_one_listing(case: Case, unique_name: Names) -> None:
     started = case.start(name, *SLEEPER)
     assert started.name == name and started.backend == case.backend_name
     assert started.state is State.RUNNING and started.managed
-    assert started.pid is not None and started.pid > 0
+    if case.has_pid:
+        assert started.pid is not None and started.pid > 0
+    else:
+        assert started.pid is None
+    assert case.run_id(started)
     assert started.scope == case.backend.scope
     assert started.created_at is not None and started.created_at.endswith("Z")
 
     status = case.backend.status(name)
     assert status is not None and status.state is State.RUNNING
     assert status.pid == started.pid and status.scope == started.scope
+    assert case.run_id(status) == case.run_id(started)
 
     rows = listed(case, name)
     assert len(rows) == 1, rows
@@ -123,10 +128,11 @@ def test_exact_names(case: Case, unique_name: Names) -> None:
         case.backend.logs(bot)
 
     mine = case.start(bot, *SLEEPER)
-    assert mine.pid != other.pid
+    assert case.run_id(mine) != case.run_id(other)
     case.backend.stop(bot, force=True)
     still = case.backend.status(bot2)
-    assert still is not None and still.state is State.RUNNING and still.pid == other.pid
+    assert still is not None and still.state is State.RUNNING
+    assert case.run_id(still) == case.run_id(other)
     case.backend.stop(bot2, force=True)
 
 
@@ -154,7 +160,8 @@ def test_already_running_start_is_refused(case: Case, unique_name: Names) -> Non
     with pytest.raises(SessionAlreadyRunningError, match=f"'{name}' is already running"):
         case.start(name, "sh", "-c", "echo other; exec sleep 300")
     status = case.backend.status(name)
-    assert status is not None and status.state is State.RUNNING and status.pid == first.pid
+    assert status is not None and status.state is State.RUNNING
+    assert case.run_id(status) == case.run_id(first)
     case.backend.stop(name, force=True)
 
 

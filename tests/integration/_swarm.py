@@ -27,13 +27,10 @@ from tests.swarm_lab import DOCKER, MAIN_HOST, Swarm, run
 SCRIPTS = {
     "term.sh": 'trap \'echo "TERM $$" > /data/marker; echo got SIGTERM; exit 0\' TERM\n'
                "echo ready\nwhile true; do sleep 0.1; done\n",
-    "stubborn.sh": "trap 'echo ignoring SIGTERM' TERM\necho stubborn\n"
-                   "while true; do sleep 0.1; done\n",
     "fail.sh": "echo out\necho err >&2\nexit 3\n",
     "crash.sh": "echo attempt\nexit 4\n",
     "lines.sh": "for i in 1 2 3 4 5; do echo line$i; done\nexec sleep 300\n",
     "ticks.sh": "for i in 1 2 3; do echo tick$i; sleep 0.3; done\n",
-    "later.sh": "echo starting\nsleep 1\ntouch /ok\necho up\nexec sleep 300\n",
 }
 
 

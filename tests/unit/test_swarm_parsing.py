@@ -435,3 +435,34 @@ def test_docker_error_lines_are_unwrapped() -> None:
         "Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?")
     assert _error_line("Error response from daemon: rpc error: code = AlreadyExists desc = "
                        "name conflicts") == "AlreadyExists desc = name conflicts"
+
+
+def test_exec_probe_finds_a_task_that_started_here_between_its_two_looks(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ps`` sees no container yet, then ``status`` says the task runs: its container is
+    here now, the probe runs in it (no 'its tasks run on another node' error)."""
+    from kstlib_tasks.errors import BackendError
+    from kstlib_tasks.models import SessionStatus
+    from kstlib_tasks.runner import Result
+
+    backend = SwarmBackend("unix:///tmp/kt-no-engine.sock")
+    answers = iter(["", "c0ffee\n"])
+    calls: list[tuple[str, ...]] = []
+
+    def run(*args: str, **kw: Any) -> Result:
+        calls.append(args)
+        if args[0] == "ps":
+            return Result(next(answers), "", 0)
+        return Result("", "", 0)
+
+    running = SessionStatus(name="bot", backend="swarm", state=State.RUNNING,
+                            details={"replicas": "1/1", "nodes": "n1"})
+    monkeypatch.setattr(backend.runner, "run", run)
+    monkeypatch.setattr(backend, "status", lambda name: running)
+    assert backend.run_probe("bot", ["true"], env={}, cwd=None, timeout=5) == 0
+    assert calls[-1] == ("exec", "c0ffee", "true")
+
+    # still none here once the task runs: it runs elsewhere, said at once
+    answers = iter(["", ""])
+    with pytest.raises(BackendError, match="its tasks run on n1, which kstlib cannot reach"):
+        backend.run_probe("bot", ["true"], env={}, cwd=None, timeout=5)

@@ -512,24 +512,31 @@ class SwarmBackend(Backend):
         """An ``exec`` probe runs inside a running task's container when that container is on
         the engine kstlib talks to (``docker exec``). A task running on another node cannot be
         reached: a clear error, not a probe that fails until its timeout."""
-        found = self.runner.run("ps", "--quiet", "--no-trunc", "--filter",
-                                f"label={SERVICE_NAME_LABEL}={name}", "--filter",
-                                "status=running", check=False)
-        ids = found.stdout.split()
+        ids = self._running_here(name)
         if not ids:
             status = self.status(name)
-            nodes = status.details.get("nodes") if status else None
-            if status is not None and status.details.get("replicas", "0/").split("/")[0] != "0":
+            if status is None or status.details.get("replicas", "0/").split("/")[0] == "0":
+                return 1  # nothing runs yet: not ready
+            # a task reported running has its container running already: one that started
+            # here between the two looks is found now
+            ids = self._running_here(name)
+            if not ids:
                 raise BackendError(
-                    f"exec probe of '{name}': its tasks run on {nodes}, which kstlib cannot "
-                    f"reach ({self.where()} runs none of them): use a log, tcp or http probe",
-                    session=name)
-            return 1  # nothing runs yet: not ready
+                    f"exec probe of '{name}': its tasks run on {status.details.get('nodes')}, "
+                    f"which kstlib cannot reach ({self.where()} runs none of them): use a log, "
+                    "tcp or http probe", session=name)
         try:
             result = self.runner.run("exec", ids[0], *argv, check=False, timeout=timeout)
         except BackendError:
             return 124
         return result.exit_code
+
+    def _running_here(self, name: str) -> Ids:
+        """The running containers of service ``name`` on the engine kstlib talks to."""
+        found = self.runner.run("ps", "--quiet", "--no-trunc", "--filter",
+                                f"label={SERVICE_NAME_LABEL}={name}", "--filter",
+                                "status=running", check=False)
+        return found.stdout.split()
 
     # -- check ----------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -114,7 +115,12 @@ def test_a_dirty_config_gives_one_line_per_problem(project: Project, runtime: st
         done = project.verb(front, "check")
         assert done.code == 2, (front, done.out, done.err)
         assert "Traceback" not in done.err
-        assert done.out.splitlines() == [*expected, "check: 5 problem(s), 6 valid session(s)"]
+        lines = done.out.splitlines()
+        assert [line for line in lines if not line.startswith("uses ")] == [
+            *expected, "check: 5 problem(s), 6 valid session(s)"]
+        # what the sessions use here, once per backend
+        assert "uses tmux: " + str(shutil.which("tmux")) in lines
+        assert any(line.startswith(f"uses container runtime: {runtime} (") for line in lines)
         as_json = project.verb(front, "check", [], "--json")
         assert as_json.code == 2
         found = json.loads(as_json.out)

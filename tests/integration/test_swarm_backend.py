@@ -294,8 +294,8 @@ def test_check_names_an_image_no_node_can_get(swarm: Swarm, folder: Path,
         f"    {bad}:\n      backend: swarm\n      image: localhost/kstlib-no-such-image:1\n"))
     done = run_command([KSTLIB, "ops", "check"], folder)
     assert done.code == errors.USAGE, done.out
-    problems = [line for line in done.out.splitlines() if not line.startswith(("warning:",
-                                                                               "check:"))]
+    problems = [line for line in done.out.splitlines()
+                if not line.startswith(("warning:", "check:", "uses "))]
     assert len(problems) == 1 and f"session '{bad}': image 'localhost/kstlib-no-such-image:1'"\
         " is not on the manager's engine and names no registry" in problems[0]
     assert f"warning: kstlib.conf.yml:5: session '{good}': image: '{BUSYBOX_IMAGE}' is not "\

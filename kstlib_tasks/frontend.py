@@ -124,6 +124,10 @@ def _silence_stdout() -> None:
 
 def _checked(verb: str, args: dict[str, Any]) -> dict[str, Any]:
     """Flag values through the shared rules (a bad ``-n abc`` is exit 2 on both fronts)."""
+    given = [k for k, v in args.items()
+             if k not in ("name", "names") and v not in (None, []) and not isinstance(v, bool)]
+    if not given:
+        return dict(args)  # nothing to check: the table (and every backend) stays unloaded
     from .verbs import table
 
     flags = {f.dest: f for f in table()[verb].flags}

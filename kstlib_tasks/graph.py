@@ -14,25 +14,13 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
+from .models import CONDITIONS, Edge
+
+__all__ = ["CONDITIONS", "Edge", "Graph", "UnknownTarget", "group_problems", "problems"]
 from .suggest import closest, did_you_mean
 
-CONDITIONS = ("started", "ready", "completed")
-
 _Step = Callable[[str], Iterable[str]]
-
-
-@dataclass(frozen=True)
-class Edge:
-    """``name`` must reach ``condition`` before the session that lists it may start."""
-
-    name: str
-    condition: str
-
-    def __post_init__(self) -> None:
-        if self.condition not in CONDITIONS:
-            raise ValueError(f"unknown condition {self.condition!r} (expected one of {CONDITIONS})")
 
 
 class UnknownTarget(ValueError):

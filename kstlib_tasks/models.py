@@ -13,12 +13,70 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
-from typing import Any
-
-from .graph import Edge
-from .probes import ProbeSpec
+from typing import Any, NamedTuple
 
 __all__ = ["Edge", "Options", "ProbeSpec", "SessionSpec", "SessionStatus", "State"]
+
+CONDITIONS = ("started", "ready", "completed")
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_INTERVAL = 0.1
+
+
+def seconds_text(value: float) -> str:
+    """``2.0`` -> ``2``, ``0.5`` -> ``0.5``: the number as a person would write it."""
+    return f"{float(value):g}"
+
+
+class ProbeSpec(NamedTuple):
+    """What "ready" means for one session (how to wait for it: :mod:`kstlib_tasks.probes`).
+
+    ``target`` by kind: tcp ``(host, port)`` (an IPv6 host without brackets), http the URL,
+    log the regular expression, exec the argv tuple, delay the seconds as a float. A named
+    tuple rather than a dataclass: this module is imported by every command.
+    """
+
+    kind: str
+    target: Any
+    timeout: float = DEFAULT_TIMEOUT
+    interval: float = DEFAULT_INTERVAL
+
+    def describe(self) -> str:
+        """The probe in a message: ``tcp 127.0.0.1:8080``, ``log /ready/``, ``delay 2s``..."""
+        if self.kind == "tcp":
+            host, port = self.target
+            return f"tcp [{host}]:{port}" if ":" in host else f"tcp {host}:{port}"
+        if self.kind == "log":
+            return f"log /{self.target}/"
+        if self.kind == "exec":
+            import shlex
+
+            return f"exec {shlex.join(self.target)}"
+        if self.kind == "delay":
+            return f"delay {seconds_text(self.target)}s"
+        return f"{self.kind} {self.target}"
+
+    def bound(self) -> float:
+        """How long one attempt may take: long enough for a busy server, short enough to
+        notice a crash between attempts."""
+        return min(max(self.interval, 0.5), 3.0)
+
+
+class _Edge(NamedTuple):
+    name: str
+    condition: str = "ready"
+
+
+class Edge(_Edge):
+    """``name`` must reach ``condition`` (started|ready|completed) before the session that
+    lists it may start (ordering: :mod:`kstlib_tasks.graph`)."""
+
+    __slots__ = ()
+
+    def __new__(cls, name: str, condition: str = "ready") -> Edge:
+        if condition not in CONDITIONS:
+            raise ValueError(f"unknown condition {condition!r} (expected one of {CONDITIONS})")
+        return super().__new__(cls, name, condition)
+
 
 class State(enum.StrEnum):
     """One vocabulary for every backend, so `list` can merge them in one table."""

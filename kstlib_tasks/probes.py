@@ -17,48 +17,16 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import NamedTuple, Protocol
+
+from .models import DEFAULT_INTERVAL, DEFAULT_TIMEOUT, ProbeSpec, seconds_text
+
+__all__ = ["DEFAULT_INTERVAL", "DEFAULT_TIMEOUT", "KINDS", "Outcome", "ProbeContext", "ProbeSpec",
+           "attempt", "wait_completed", "wait_ready"]
 
 KINDS = ("tcp", "http", "log", "exec", "delay")
-DEFAULT_TIMEOUT = 60.0
-DEFAULT_INTERVAL = 0.1
 GROWTH = 1.05
 MAX_INTERVAL = 1.0
-
-
-@dataclass(frozen=True)
-class ProbeSpec:
-    """What "ready" means for one session.
-
-    ``target`` by kind: tcp ``(host, port)`` (an IPv6 host without brackets), http the URL,
-    log the regular expression, exec the argv tuple, delay the seconds as a float.
-    """
-
-    kind: str
-    target: Any
-    timeout: float = DEFAULT_TIMEOUT
-    interval: float = DEFAULT_INTERVAL
-
-    def describe(self) -> str:
-        """The probe in a message: ``tcp 127.0.0.1:8080``, ``log /ready/``, ``delay 2s``..."""
-        if self.kind == "tcp":
-            host, port = self.target
-            return f"tcp [{host}]:{port}" if ":" in host else f"tcp {host}:{port}"
-        if self.kind == "log":
-            return f"log /{self.target}/"
-        if self.kind == "exec":
-            import shlex
-
-            return f"exec {shlex.join(self.target)}"
-        if self.kind == "delay":
-            return f"delay {_seconds(self.target)}s"
-        return f"{self.kind} {self.target}"
-
-    def bound(self) -> float:
-        """How long one attempt may take: long enough for a busy server, short enough to
-        notice a crash between attempts."""
-        return min(max(self.interval, 0.5), 3.0)
 
 
 class ProbeContext(Protocol):
@@ -79,8 +47,7 @@ class ProbeContext(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """How a wait ended. ``seconds`` is the time waited; ``reason`` is empty when ready."""
 
     ready: bool
@@ -253,6 +220,4 @@ def wait_completed(
         interval = min(interval * GROWTH, MAX_INTERVAL)
 
 
-def _seconds(value: float) -> str:
-    """``2.0`` -> ``2``, ``0.5`` -> ``0.5``: the number as a person would write it."""
-    return f"{float(value):g}"
+_seconds = seconds_text

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
@@ -40,6 +39,8 @@ def printable(text: Any) -> str:
     value = str(text)
     if value.isprintable():
         return value
+    import unicodedata  # only text that needs escaping pays for it
+
     out = []
     for ch in value:
         if ch.isprintable() or ch == " ":

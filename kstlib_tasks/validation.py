@@ -26,8 +26,8 @@ from typing import Any
 import voluptuous as vol
 
 from .errors import ValidationError
-from .graph import CONDITIONS, Edge
-from .probes import DEFAULT_INTERVAL, DEFAULT_TIMEOUT, KINDS, ProbeSpec
+from .models import CONDITIONS, DEFAULT_INTERVAL, DEFAULT_TIMEOUT, Edge, ProbeSpec
+from .probes import KINDS
 from .suggest import did_you_mean
 
 MAX_NAME = 64

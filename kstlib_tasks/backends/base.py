@@ -17,14 +17,15 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, NoReturn, TypeVar
 
 from .. import logstore
 from ..errors import KstlibError, SessionAlreadyRunningError, SessionNotRunningError, Suggest
-from ..models import Options, SessionSpec, SessionStatus, State, frozen_mapping
+from ..models import Options, SessionSpec, SessionStatus, State
 
 if TYPE_CHECKING:
     from ..flags import Flag
@@ -37,8 +38,10 @@ Validator = Callable[[Any], Any]
 Lines = list[str]
 
 
-@dataclass(frozen=True)
-class Launch:
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
+
+
+class Launch(NamedTuple):
     """Everything a backend needs to start one session, resolved by the engine.
 
     ``argv`` is the command after ``$VAR`` expansion (empty: the backend's default, a shell or
@@ -51,14 +54,11 @@ class Launch:
     spec: SessionSpec
     argv: tuple[str, ...]
     env: Mapping[str, str]
-    fingerprint: Mapping[str, str] = field(default_factory=dict)
-    overrides: Mapping[str, Any] = field(default_factory=dict)
+    fingerprint: Mapping[str, str] = _NOTHING
+    overrides: Mapping[str, Any] = _NOTHING
     # The engine has just listed this place and seen nothing of that name (``up``): the
     # backend may skip its own lookup and report a plain "running" status without asking.
     fresh: bool = False
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "env", frozen_mapping(self.env))
 
     @property
     def name(self) -> str:

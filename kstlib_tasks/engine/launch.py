@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
-from .. import backends, interpolate
+from .. import backends
 from ..backends.base import Launch
 from ..errors import ValidationError
-from ..models import SessionSpec
-from ..probes import ProbeSpec
+from ..models import ProbeSpec, SessionSpec
 from . import drift
 
 # tmux's own variables: a session started from inside tmux must not inherit them.
@@ -34,6 +34,10 @@ def expansion_env(spec: SessionSpec) -> dict[str, str]:
 
 
 def expand(spec: SessionSpec, words: tuple[str, ...], field: str = "command") -> tuple[str, ...]:
+    if not any("$" in word for word in words):
+        return tuple(words)  # nothing to expand: no environment to gather (list does this 50x)
+    from .. import interpolate
+
     try:
         return interpolate.expand_argv(words, expansion_env(spec))
     except interpolate.InterpolationError as exc:
@@ -64,5 +68,6 @@ def prepare(spec: SessionSpec, overrides: Mapping[str, Any], *, fresh: bool = Fa
     env = dict(spec.env)
     if backends.get(spec.backend).inherits_environment:
         env = {**caller_env(), **env}
-    return Launch(spec=spec, argv=argv, env=env, fingerprint=drift.fingerprint(spec, argv),
-                  overrides=dict(overrides), fresh=fresh)
+    return Launch(spec=spec, argv=argv, env=MappingProxyType(env),
+                  fingerprint=drift.fingerprint(spec, argv),
+                  overrides=MappingProxyType(dict(overrides)), fresh=fresh)

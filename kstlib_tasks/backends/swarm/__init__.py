@@ -183,13 +183,16 @@ class SwarmType(BackendType):
         """The configured manager when the config uses swarm at all, and every manager this
         tool started something on that is a unix socket still there (an ssh or tcp address
         used before is looked at only while configured: it may hang until a timeout)."""
+        uses = (config.default_backend == self.name or config.setting(OPS_KEY) is not None
+                or any(s.backend == self.name for s in config.sessions.values()))
+        used = logstore.scopes_used(self.name)
+        if not uses and not used:
+            return []  # no swarm here: nothing to import, nothing to ask
         from .parsing import scope_of
 
         configured = scope_of(config.setting(OPS_KEY))
-        uses = (config.default_backend == self.name or config.setting(OPS_KEY) is not None
-                or any(s.backend == self.name for s in config.sessions.values()))
         found: list[str | None] = [configured] if uses else []
-        for scope in logstore.scopes_used(self.name):
+        for scope in used:
             live_socket = bool(scope) and str(scope).startswith("unix://") and os.path.exists(
                 str(scope)[len("unix://"):])
             if scope is None or scope == configured or live_socket:

@@ -52,11 +52,9 @@ import glob
 import hashlib
 import json
 import os
-import secrets
 import signal
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -65,7 +63,7 @@ from ...errors import BackendError, KstlibError, ValidationError
 from ...models import SessionStatus, State
 from ...runner import Result, Runner, first_line
 from ..base import Backend, Launch, Lines, iso_utc, last_lines, program_problem, wait_until
-from . import capture, supervise
+from . import supervise
 from .panes import (
     COMMAND_OPTION,
     FINGERPRINT_OPTION,
@@ -179,7 +177,7 @@ class TmuxBackend(Backend):
         except OSError:
             return pane
         code = zombie_exit_code(stat)
-        return replace(pane, exit_code=code) if code is not None else pane
+        return pane._replace(exit_code=code) if code is not None else pane
 
     def _file(self, name: str, suffix: str) -> Path:
         """A per-session state file beside its log (env, supervisor state, stop request)."""
@@ -290,7 +288,7 @@ class TmuxBackend(Backend):
             ["set-option", "-p", "-t", pane, MANAGED_OPTION, "1"],
             ["set-option", "-p", "-t", pane, COMMAND_OPTION, command_text(launch.argv)],
             ["set-option", "-p", "-t", pane, FINGERPRINT_OPTION, fingerprint],
-            ["pipe-pane", "-t", pane, escape_format(capture.command(log, marker))],
+            ["pipe-pane", "-t", pane, escape_format(capture_command(log, marker))],
             ["list-panes", "-t", pane, "-F", PANE_FORMAT],
         ]
         result = self._call(*commands)
@@ -298,7 +296,7 @@ class TmuxBackend(Backend):
             marker.unlink(missing_ok=True)
             if "duplicate session" in result.stderr:
                 if launch.fresh:  # appeared since the engine looked: the careful way
-                    return self.start(replace(launch, fresh=False))
+                    return self.start(launch._replace(fresh=False))
                 raise self.already_running(name)
             # Nothing of that name was live before this call: whatever exists now is ours.
             self._call(["kill-session", "-t", f"={name}"])
@@ -463,6 +461,12 @@ class TmuxBackend(Backend):
 # --------------------------------------------------------------------------- OS-side helpers
 
 
+def capture_command(log: Path, marker: Path) -> str:
+    from . import capture  # only a start needs it
+
+    return capture.command(log, marker)
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8", errors="replace")
@@ -499,6 +503,8 @@ def new_pipe_marker(log: Path) -> Path:
     Created before tmux starts the copier, so it also covers the time the copier needs to
     start: a session that printed and was stopped at once still has its output.
     """
+    import secrets
+
     marker = log.with_name(f"{log.name}.pipe-{secrets.token_hex(4)}")
     touch_private(marker)
     return marker

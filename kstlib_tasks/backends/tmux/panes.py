@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 MANAGED_OPTION = "@kstlib"
 COMMAND_OPTION = "@kstlib_command"
@@ -104,8 +104,7 @@ def _int(text: str) -> int | None:
     return int(text) if text.strip().isdigit() else None
 
 
-@dataclass(frozen=True)
-class PaneInfo:
+class PaneInfo(NamedTuple):
     """One row of ``list-panes``: the facts a status is made of, plus the pane id to target."""
 
     session: str

@@ -10,14 +10,13 @@ rather than Python: it stays resident for the session's life (see capture.py for
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 SCRIPT = Path(__file__).with_name("supervise.sh")
 
 
-@dataclass(frozen=True)
-class SupervisorState:
+class SupervisorState(NamedTuple):
     runs: int
     restarts: int
     exit_code: int | None

@@ -54,7 +54,25 @@ def main(argv: list[str] | None = None) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         code = 0
+    if argv is None:
+        _exit_now(code)
     sys.exit(code)
+
+
+def _exit_now(code: int) -> None:
+    """End the process without the interpreter's teardown (freeing every module and object
+    one by one took about a sixth of a `list`): the output is flushed, every file kstlib wrote
+    is already closed, and no thread of its own is left running."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        code = code or 0
+    except (OSError, ValueError):
+        pass
+    if "logging" in sys.modules:  # --debug, or sh: their handlers flushed
+        sys.modules["logging"].shutdown()
+    os._exit(code)
 
 
 def run(argv: list[str]) -> int:

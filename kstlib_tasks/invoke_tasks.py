@@ -81,6 +81,19 @@ def argument(flag: Flag, help_text: str | None = None) -> Argument:
     return FastArgument(**options)
 
 
+_shared: dict[tuple[int, str], Argument] = {}
+
+
+def _argument(flag: Flag, help_text: str) -> Argument:
+    """One prototype per flag and help text: most flags read the same for every session, and
+    invoke never writes to a task's arguments (it parses into copies)."""
+    key = (id(flag), help_text)
+    found = _shared.get(key)
+    if found is None:
+        found = _shared[key] = argument(flag, help_text)
+    return found
+
+
 NAME = Flag("name", positional=True, help="session name (as in kstlib.conf.yml, or live)")
 NAMES = Flag("names", positional=True, help="session or group names, comma-separated")
 TARGETS = Flag("targets", help="session or group names, comma-separated (default: all)",
@@ -139,7 +152,7 @@ def _task(front: Front, verb: Verb, *, session: SessionSpec | None, prefix: str,
             arguments.append(argument(TARGETS))
     from .verbs import help_for
 
-    arguments += [argument(flag, help_for(flag, session)) for flag in flags]
+    arguments += [_argument(flag, help_for(flag, session)) for flag in flags]
 
     dests = {flag.name: flag.dest for flag in flags}
 
@@ -215,7 +228,52 @@ def _copy_parser_context(self: ParserContext, memo: dict[int, Any]) -> ParserCon
     return new
 
 
-ParserContext.__deepcopy__ = _copy_parser_context  # type: ignore[attr-defined]
+class _ContextCopy(ParserContext):
+    """What a deep copy of a parser context gives: a copy made on first use.
+
+    invoke's parser deep-copies the contexts of every task when it is built, and once more the
+    one it switches to before parsing into it: the first copies of the tasks never named on
+    the command line are never used (`inv --list` names none). This stands for such a copy and
+    becomes one (:func:`_copy_parser_context`) the moment anything reads or writes it. A
+    subclass, so that invoke's ``isinstance`` checks see a context; its own state is never set
+    (``__init__`` of the base is not called): every attribute is the copy's.
+    """
+
+    def __init__(self, source: ParserContext):
+        object.__setattr__(self, "_source", source)
+        object.__setattr__(self, "_made", None)
+
+    def _copy(self) -> ParserContext:
+        made: ParserContext | None = object.__getattribute__(self, "_made")
+        if made is None:
+            made = _copy_parser_context(object.__getattribute__(self, "_source"), {})
+            object.__setattr__(self, "_made", made)
+        return made
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._copy(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._copy(), name, value)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        made = object.__getattribute__(self, "_made")
+        source = made if made is not None else object.__getattribute__(self, "_source")
+        return copy.deepcopy(source, memo)
+
+    def __repr__(self) -> str:
+        made = object.__getattribute__(self, "_made")
+        return repr(made if made is not None else object.__getattribute__(self, "_source"))
+
+
+def _lazy_copy(self: ParserContext, memo: dict[int, Any]) -> Any:
+    found = memo.get(id(self))
+    if found is None:
+        found = memo[id(self)] = _ContextCopy(self)
+    return found
+
+
+ParserContext.__deepcopy__ = _lazy_copy  # type: ignore[attr-defined]
 
 
 class SessionCollection(Collection):

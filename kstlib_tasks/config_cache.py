@@ -32,10 +32,7 @@ from . import __version__, backends, logstore
 from .models import Edge, ProbeSpec, SessionSpec
 from .opsconfig import OpsConfig
 
-_FORMAT = 2
-_CODE = ("config_parser.py", "validation.py", "models.py", "opsconfig.py", "config_cache.py",
-         "envfiles.py", "graph.py", "interpolate.py", "backends/__init__.py",
-         "backends/base.py", "backends/tmux/__init__.py", "backends/container/__init__.py")
+_FORMAT = 3
 
 
 def cache_dir() -> Path:
@@ -92,23 +89,38 @@ def _digest(data: bytes) -> str:
 
 
 def _code_stamp() -> list[int]:
-    here = Path(__file__).parent
-    return [os.stat(here / name).st_mtime_ns for name in _CODE]
+    """The modification times of every module of the package: any of them may take part in
+    validating a config (a backend's own keys are validated by its package)."""
+    stamps: list[int] = []
+    folders = [str(Path(__file__).parent)]
+    while folders:
+        with os.scandir(folders.pop()) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                if entry.is_dir(follow_symlinks=False) and entry.name != "__pycache__":
+                    folders.append(entry.path)
+                elif entry.name.endswith(".py"):
+                    stamps.append(entry.stat().st_mtime_ns)
+    return stamps
 
 
-def _env_stamp(files: list[str]) -> list[list[str]]:
-    stamp = []
+def _env_stamp(files: list[str]) -> list[list[Any]]:
+    """What an entry's env files were: their bytes, and their owner and mode (an env file is
+    held to the trust rules, so a chmod changes the verdict as an edit does)."""
+    stamp: list[list[Any]] = []
     for name in files:
         try:
             with open(name, "rb") as fh:
-                stamp.append([name, _digest(fh.read())])
+                info = os.fstat(fh.fileno())
+                stamp.append([name, _digest(fh.read()), info.st_uid, info.st_mode])
         except OSError:
-            stamp.append([name, ""])
+            stamp.append([name, "", -1, -1])
     return stamp
 
 
 def _key(path: Path, data: bytes) -> list[Any]:
-    return [_FORMAT, __version__, str(path), _digest(data), _code_stamp()]
+    # the caller's trust opt-in changes which env files are accepted
+    trusted = os.environ.get("KSTLIB_TRUST_CONFIG", "")
+    return [_FORMAT, __version__, str(path), _digest(data), _code_stamp(), trusted]
 
 
 def _file(path: Path) -> Path:

@@ -310,15 +310,20 @@ class _EnvSource:
 def _read_env_files(paths: list[str], base_dir: Path) -> _EnvSource:
     """Read ``env_file`` paths (relative to the config's folder) in order, later winning.
 
-    ValueError naming ``file:line`` for a file that is missing or has a bad line, or a value
-    the env rules refuse.
+    ValueError naming ``file:line`` for a file that is missing, untrusted (held to the config
+    file's own rules: it can set PATH) or has a bad line, or a value the env rules refuse.
     """
-    from . import envfiles
+    from . import envfiles, trust
 
     source = _EnvSource()
     for raw in paths:
         file = Path(validation.resolve_dir(raw, base_dir))
         source.files.append(str(file))
+        if file.exists():
+            try:
+                trust.check(file, "env file")
+            except ConfigError as exc:
+                raise ValueError(exc.line()) from None
         try:
             entries = envfiles.read(file)
         except envfiles.EnvFileError as exc:

@@ -21,6 +21,7 @@ from . import backends
 from .engine import drift, launch, merge, overrides
 from .engine.places import Factory, Place, Places, each
 from .errors import (
+    InvalidSessionError,
     KstlibError,
     SessionAlreadyRunningError,
     SessionNotFoundError,
@@ -91,6 +92,8 @@ class SessionManager:
         container name (``happy_turing``, made by docker): ``list`` shows every container, so
         each must be reachable by name. Such a name can never be started.
         """
+        if name in self.config.sessions or name in self.config.invalid:
+            return self.config.spec(name)  # a config key: valid by construction (no import)
         from .validation import check
 
         try:
@@ -99,11 +102,23 @@ class SessionManager:
             if not LIVE_NAME.fullmatch(name):
                 raise
             return None
-        return self.config.spec(name)
+        return None
 
     def find(self, name: str) -> tuple[SessionSpec | None, Place | None, SessionStatus | None]:
-        """The spec, and where (and how) the session of that name lives, if anywhere."""
-        spec = self.spec(name)
+        """The spec, and where (and how) the session of that name lives, if anywhere.
+
+        A refused config entry has no spec, but what runs under its name (started before the
+        entry was broken) can still be inspected, read and stopped: it is looked for as a name
+        the config does not define; nothing live, and the entry's own problem is the answer.
+        """
+        try:
+            spec = self.spec(name)
+        except InvalidSessionError:
+            found = self.places.find(name, None)
+            if found is None:
+                raise
+            place, status = found
+            return None, place, status.with_changes(defined=False)
         found = self.places.find(name, spec)
         if found is None:
             return spec, None, None
@@ -197,7 +212,7 @@ class SessionManager:
         spec, configured = self.resolve(name, flags)
         home = self.places.home(spec)
         self._refuse_if_running_elsewhere(spec, home)
-        status = self.launch(spec, home, overrides.given(flags))
+        status = self.launch(spec, home, overrides.record(flags))
         return self._decorate(configured, home, status)
 
     def launch(self, spec: SessionSpec, home: Place, recorded: dict[str, Any]) -> SessionStatus:

@@ -10,7 +10,11 @@ repository owned by another user (``safe.directory``) and ssh a key file others 
 * the file is writable by everyone;
 * the file, or one of the folders above it, lies in a folder that everyone may write without
   the sticky bit (anyone could rename it and put another file there; a sticky ``/tmp`` is fine:
-  only the file's owner can replace it there), or in a folder owned by another user.
+  only the file's owner can replace it there);
+* the file's own folder is owned by another user than the caller or root.
+
+Group-writable files and folders are accepted: a team sharing a project through a group is the
+common case, and the group's members are trusted with the project anyway.
 
 ``KSTLIB_TRUST_CONFIG=PATH[:PATH...]`` trusts the files (or every file under the folders) it
 names, whatever the above says: the caller's explicit opt-in. Symlinks are judged at both ends:
@@ -80,14 +84,15 @@ def problem(path: Path) -> str | None:
     return None
 
 
-def check(path: Path) -> None:
-    """ConfigError when ``path`` must not be used (see the module docstring)."""
+def check(path: Path, what: str = "config file") -> None:
+    """ConfigError when ``path`` must not be used (see the module docstring); ``what`` names
+    it in the message (an env file is held to the same rules: it sets PATH)."""
     if _trusted_by_caller(path):
         return
     reason = problem(path)
     if reason is None:
         return
     raise ConfigError(
-        f"config file '{path}' is not trusted: {reason}",
+        f"{what} '{path}' is not trusted: {reason}",
         hint=f"fix its owner or mode, or trust it explicitly: {TRUST_VAR}={path}",
     )

@@ -46,6 +46,21 @@ def given(flags: Mapping[str, Any]) -> dict[str, Any]:
     return clean
 
 
+def record(flags: Mapping[str, Any], base_dir: Path | None = None) -> dict[str, Any]:
+    """The flags of a start as they are stored on the live object: given ones only, relative
+    paths made absolute (drift applies them again later, from another folder)."""
+    from .. import validation
+
+    base = base_dir or Path.cwd()
+    kept = given(flags)
+    if isinstance(kept.get("workdir"), str):
+        kept["workdir"] = validation.resolve_dir(kept["workdir"], base)
+    if isinstance(kept.get("volume"), list):
+        kept["volume"] = [validation.resolve_volume(v, base) if isinstance(v, str) else v
+                          for v in kept["volume"]]
+    return kept
+
+
 # The keywords of the Python API before the verb table (``start(x, working_dir=...)``).
 ALIASES = {"working_dir": "workdir", "volumes": "volume", "ports": "port",
            "socket_name": "socket"}

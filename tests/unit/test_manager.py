@@ -232,11 +232,24 @@ def test_unconfigured_live_container_is_found(world):
 def test_invalid_config_entry_says_why(world):
     m = manager(world, invalid={"bad": (12, "session 'bad': image: invalid image reference "
                                             "'UPPER/x'")})
-    with pytest.raises(InvalidSessionError, match=r"kstlib\.conf\.yml:12: .*UPPER/x"):
-        m.status("bad")
     with pytest.raises(InvalidSessionError):
         m.start("bad")
-    assert world.built == []
+    assert world.built == []  # nothing is built to start a refused entry
+    # looked for (something started before the entry broke may run), nothing found: its problem
+    with pytest.raises(InvalidSessionError, match=r"kstlib\.conf\.yml:12: .*UPPER/x"):
+        m.status("bad")
+
+
+def test_a_live_session_of_a_refused_entry_can_be_inspected_and_stopped(world):
+    world.at("tmux").add("bad", managed=True)
+    m = manager(world, invalid={"bad": (12, "session 'bad': command: contains '&&'")})
+    status = m.status("bad")
+    assert status.state == State.RUNNING and status.defined is False
+    assert m.logs("bad") is not None
+    m.stop("bad")
+    assert "bad" not in world.at("tmux").sessions
+    with pytest.raises(InvalidSessionError):
+        m.start("bad")
 
 
 def test_hostile_names_are_refused(world):

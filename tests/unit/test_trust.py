@@ -212,3 +212,21 @@ def test_an_empty_trust_variable_trusts_nothing(private: Path, monkeypatch) -> N
     path.chmod(0o666)
     monkeypatch.setenv(trust.TRUST_VAR, "")
     refusal(path)
+
+
+def test_an_env_file_is_held_to_the_same_rules(tmp_path: Path, monkeypatch) -> None:
+    """An env file can set PATH: one anybody could write refuses its session, not the file."""
+    monkeypatch.delenv("KSTLIB_TRUST_CONFIG", raising=False)
+    project = folder(tmp_path / "project")
+    (project / NAME).write_text("ops:\n  sessions:\n"
+                                "    web: {command: sleep 60, env_file: shared.env}\n"
+                                "    other: {command: sleep 60}\n")
+    shared = project / "shared.env"
+    shared.write_text("PATH=/tmp/evil\n")
+    shared.chmod(0o666)
+    config = load_config(project / NAME, warn=False)
+    assert list(config.sessions) == ["other"]
+    (line,) = config.warning_lines()
+    assert "session 'web': env_file: env file " in line and "writable by everyone" in line
+    monkeypatch.setenv("KSTLIB_TRUST_CONFIG", str(shared))  # the caller's opt-in works here too
+    assert list(load_config(project / NAME, warn=False).sessions) == ["web", "other"]

@@ -244,7 +244,7 @@ def test_the_exit_code_of_a_zombie_tmux_did_not_reap(backend: TmuxBackend) -> No
                         in_mode=False, focus=True, managed=True, fingerprint="", created=None,
                         current_command="", command="")
         assert backend._complete(pane).exit_code == 5
-        running = PaneInfo(**{**pane.__dict__, "pid": os.getpid()})
+        running = pane._replace(pid=os.getpid())
         assert backend._complete(running).exit_code is None  # not a zombie: unknown
     finally:
         os.waitpid(pid, 0)

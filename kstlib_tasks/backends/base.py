@@ -370,6 +370,29 @@ def program_problem(argv: Sequence[str], path: str, cwd: str | None) -> str | No
     return f"'{program}' not found in PATH"
 
 
+def env_arguments(env: Mapping[str, str], folder: str) -> list[str]:
+    """``--env-file`` arguments for the docker and podman clients, the file written into
+    ``folder`` (a private temporary folder): an ``--env K=V`` argument would show every value
+    to every local user in ``/proc/PID/cmdline`` while the client runs. Both clients read the
+    file's values literally to the end of the line, so a value holding a newline cannot be
+    written there: it alone goes as ``--env``."""
+    lines = [f"{key}={value}\n" for key, value in env.items() if "\n" not in value
+             and "\r" not in value]
+    args: list[str] = []
+    if lines:
+        path = os.path.join(folder, "env")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            os.write(fd, "".join(lines).encode("utf-8", errors="surrogateescape"))
+        finally:
+            os.close(fd)
+        args += ["--env-file", path]
+    for key, value in env.items():
+        if "\n" in value or "\r" in value:
+            args += ["--env", f"{key}={value}"]
+    return args
+
+
 def unique(items: Iterable[T]) -> list[T]:
     """Items in order, without repeats."""
     seen: list[T] = []

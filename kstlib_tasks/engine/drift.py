@@ -7,7 +7,10 @@ live object with the overrides given. ``status`` and ``list`` recompute it from 
 is now, with the same overrides applied again, and name the fields that differ. Reporting only
 reads: nothing is restarted here (``up`` does that).
 
-Env is digested key by key, so the comparison never needs the values themselves to be stored.
+The fingerprint digests env key by key, so it names the variable that changed without holding
+its value. The overrides recorded beside it do keep ``-e`` values as given (drift must apply them
+again); they are no more exposed there than in the object's own environment, which anyone allowed
+to inspect it (the runtime's users, the tmux server's owner) can read anyway.
 """
 
 from __future__ import annotations

@@ -300,15 +300,19 @@ def test_env_reaches_the_command(case: Case, unique_name: Names) -> None:
     case.require("processes")
     name = unique_name("env")
     value = "two words, 'single' and \"double\" quotes\nand a second line"
+    # one line: through the runtimes' env file, which must keep it literally
+    literal = "  #not a comment 'q' \"d\" $HOME ${X} \\n =tail  "
+    env = {"KT_VALUE": value, "KT_PLAIN": "x", "KT_LITERAL": literal, "KT_EMPTY": ""}
     argv = case.python("env.py", """
         import os, pathlib, sys  # python3-minimal in the image: no json
-        seen = {k: os.environ.get(k) for k in ("KT_VALUE", "KT_PLAIN")}
+        keys = ("KT_VALUE", "KT_PLAIN", "KT_LITERAL", "KT_EMPTY")
+        seen = {k: os.environ.get(k) for k in keys}
         pathlib.Path(sys.argv[1], "env.txt").write_text(repr(seen))
     """)
-    case.start(name, *argv, python=True, env={"KT_VALUE": value, "KT_PLAIN": "x"})
+    case.start(name, *argv, python=True, env=env)
     assert retry_until(exited(case, name), timeout=case.wait).exit_code == 0
     seen = ast.literal_eval((case.shared / "env.txt").read_text())
-    assert seen == {"KT_VALUE": value, "KT_PLAIN": "x"}
+    assert seen == env
     case.backend.stop(name)
 
 

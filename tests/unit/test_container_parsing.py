@@ -9,6 +9,9 @@ printing to stdout and stderr) and ``capz-exit`` (``sh -c 'exit 3'``). ``ps`` ou
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from kstlib_tasks.backends.base import Launch
@@ -511,3 +514,20 @@ def test_tail_k8s_file_reads_back_until_enough_whole_lines(tmp_path) -> None:
     assert tail_k8s_file(str(path), 3, block=100_000) == ["line498", "line499", "line500"]
     assert tail_k8s_file(str(path), 1000, block=64) == [f"line{i}" for i in range(1, 501)]
     assert tail_k8s_file(str(tmp_path / "gone.log"), 2) is None
+
+
+def test_run_argv_keeps_env_values_off_the_command_line(tmp_path):
+    """With a folder, values go through a private env file: ``/proc/PID/cmdline`` of the client
+    is readable by every local user while it runs."""
+    launch = launch_of(PROD, env={"TOKEN": "s3cret=x y", "MULTI": "a\nb"})
+    argv = ContainerBackend("podman").run_argv(launch, folder=str(tmp_path))
+    path = argv[argv.index("--env-file") + 1]
+    assert os.path.dirname(path) == str(tmp_path)
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert Path(path).read_text() == "TOKEN=s3cret=x y\n"
+    assert not any("s3cret" in word for word in argv)
+    # a newline cannot be written in an env file: that value alone stays a word
+    assert argv[argv.index("MULTI=a\nb") - 1] == "--env"
+    # nothing to hide: no file at all
+    bare = ContainerBackend("docker").run_argv(launch_of(PROD, env={}), folder=str(tmp_path))
+    assert "--env-file" not in bare and "--env" not in bare

@@ -466,3 +466,14 @@ def test_exec_probe_finds_a_task_that_started_here_between_its_two_looks(
     answers = iter(["", ""])
     with pytest.raises(BackendError, match="its tasks run on n1, which kstlib cannot reach"):
         backend.run_probe("bot", ["true"], env={}, cwd=None, timeout=5)
+
+
+def test_create_argv_keeps_env_values_off_the_command_line(tmp_path) -> None:
+    argv = p.create_argv(
+        name="x", image="img", argv=(), env={"TOKEN": "s3cret"}, fingerprint={},
+        overrides={}, restart="no", max_restarts=0, replicas=1, constraints=(), ports=(),
+        volumes=(), init=False, grace=10.0, working_dir=None, log_max_bytes=65536,
+        folder=str(tmp_path))
+    path = argv[argv.index("--env-file") + 1]
+    assert Path(path).read_text() == "TOKEN=s3cret\n" and not any("s3cret" in a for a in argv)
+    assert (tmp_path / "env").stat().st_mode & 0o777 == 0o600

@@ -47,7 +47,7 @@ from ...errors import (
 )
 from ...models import SessionStatus, State
 from ...runner import Result, Runner, first_line
-from ..base import Backend, Launch, Lines
+from ..base import Backend, Launch, Lines, env_arguments
 from .parsing import (
     ALIVE,
     IMAGE_MISSING,
@@ -144,8 +144,11 @@ class ContainerBackend(Backend):
         return merged[-lines:] if lines else merged
 
     def run_argv(self, launch: Launch, cidfile: str | None = None, *,
-                 log_limit: bool = True) -> list[str]:
-        """The ``run`` arguments (after the runtime binary); public for tests and dry runs."""
+                 log_limit: bool = True, folder: str | None = None) -> list[str]:
+        """The ``run`` arguments (after the runtime binary); public for tests and dry runs.
+
+        With ``folder`` (private, temporary) the environment goes through an env file there
+        (:func:`~kstlib_tasks.backends.base.env_arguments`); without, as ``--env`` words."""
         from . import ContainerOptions
 
         spec = launch.spec
@@ -187,8 +190,11 @@ class ContainerBackend(Backend):
             args += ["--cidfile", cidfile]
         if options.init:
             args.append("--init")
-        for key, value in launch.env.items():
-            args += ["--env", f"{key}={value}"]
+        if folder is not None:
+            args += env_arguments(launch.env, folder)
+        else:
+            for key, value in launch.env.items():
+                args += ["--env", f"{key}={value}"]
         for volume in options.volumes:
             args += ["--volume", volume]
         for port in options.ports:
@@ -211,7 +217,7 @@ class ContainerBackend(Backend):
         while True:
             with tempfile.TemporaryDirectory(prefix="kstlib-") as tmp:
                 cidfile = os.path.join(tmp, "cid")
-                argv = self.run_argv(launch, cidfile, log_limit=log_limit)
+                argv = self.run_argv(launch, cidfile, log_limit=log_limit, folder=tmp)
                 result = self.runner.run(*argv, check=False)
                 try:
                     created = Path(cidfile).read_text().strip()

@@ -227,8 +227,9 @@ class SwarmBackend(Backend):
 
     # -- start ----------------------------------------------------------------------------------
 
-    def create_args(self, launch: Launch) -> Ids:
-        """The ``service create`` arguments (after ``docker [-H ...]``); public for tests."""
+    def create_args(self, launch: Launch, folder: str | None = None) -> Ids:
+        """The ``service create`` arguments (after ``docker [-H ...]``); public for tests.
+        ``folder``: where the env file goes (see :func:`.parsing.create_argv`)."""
         from . import SwarmOptions, _port_problems, _volume_problems
 
         spec = launch.spec
@@ -246,7 +247,7 @@ class SwarmBackend(Backend):
             max_restarts=spec.max_restarts, replicas=options.replicas,
             constraints=options.constraints, ports=options.ports, volumes=options.volumes,
             init=options.init, grace=options.stop_grace_period,
-            working_dir=spec.working_dir, log_max_bytes=logstore.max_bytes(),
+            working_dir=spec.working_dir, log_max_bytes=logstore.max_bytes(), folder=folder,
         )
 
     def start(self, launch: Launch) -> SessionStatus:
@@ -256,13 +257,14 @@ class SwarmBackend(Backend):
         service not started by kstlib is refused, never removed."""
         spec = launch.spec
         name = spec.name
-        argv = self.create_args(launch)
-        result = self.runner.run(*argv, check=False)
-        if not result.ok and mentions(result.stderr, NAME_TAKEN):
-            self._remove_leftover(name)
+        with tempfile.TemporaryDirectory(prefix="kstlib-") as tmp:
+            argv = self.create_args(launch, tmp)
             result = self.runner.run(*argv, check=False)
             if not result.ok and mentions(result.stderr, NAME_TAKEN):
-                raise self.already_running(name)  # lost a race with another start
+                self._remove_leftover(name)
+                result = self.runner.run(*argv, check=False)
+                if not result.ok and mentions(result.stderr, NAME_TAKEN):
+                    raise self.already_running(name)  # lost a race with another start
         if not result.ok:
             error = self.failure(f"creating '{name}'", result)
             if isinstance(error, BackendNotFoundError):

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...models import SessionStatus, State
+from ..base import env_arguments
 from ..container.parsing import (
     LABEL_FINGERPRINT,
     LABEL_OVERRIDES,
@@ -340,8 +341,13 @@ def create_argv(*, name: str, image: str, argv: Sequence[str], env: Mapping[str,
                 fingerprint: Mapping[str, Any], overrides: Mapping[str, Any], restart: str,
                 max_restarts: int, replicas: int, constraints: Sequence[str],
                 ports: Sequence[str], volumes: Sequence[str], init: bool, grace: float,
-                working_dir: str | None, log_max_bytes: int) -> list[str]:
+                working_dir: str | None, log_max_bytes: int,
+                folder: str | None = None) -> list[str]:
     """The ``service create`` arguments (after ``docker [-H HOST]``).
+
+    With ``folder`` (private, temporary) the environment goes through an env file there, read
+    by the local client (:func:`~kstlib_tasks.backends.base.env_arguments`), not as words any
+    local user can read in ``/proc``; without, as ``--env`` words (tests, dry runs).
 
     Never waits (``--detach``), never asks a registry on the manager (``--no-resolve-image``;
     the nodes still pull what they lack), DNS round robin (no IPVS, no routing mesh needed).
@@ -367,8 +373,11 @@ def create_argv(*, name: str, image: str, argv: Sequence[str], env: Mapping[str,
              "--log-opt", "max-file=2"]
     if init:
         args.append("--init")
-    for key, value in env.items():
-        args += ["--env", f"{key}={value}"]
+    if folder is not None:
+        args += env_arguments(env, folder)
+    else:
+        for key, value in env.items():
+            args += ["--env", f"{key}={value}"]
     for volume in volumes:
         args += ["--mount", mount_arg(volume)]
     for port in ports:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import errors
-from .errors import KstlibError
+from .errors import KstlibError, UsageError
 
 if TYPE_CHECKING:
     from .manager import SessionManager
@@ -124,6 +124,11 @@ def _silence_stdout() -> None:
 
 def _checked(verb: str, args: dict[str, Any]) -> dict[str, Any]:
     """Flag values through the shared rules (a bad ``-n abc`` is exit 2 on both fronts)."""
+    if args.get("names") == []:
+        from .verbs import table
+
+        if table()[verb].names == "many":  # `inv ops.logs ,` names nothing once split
+            raise UsageError(f"'{verb}' needs at least one session NAME")
     given = [k for k, v in args.items()
              if k not in ("name", "names") and v not in (None, []) and not isinstance(v, bool)]
     if not given:
@@ -277,7 +282,6 @@ def _wait(front: Front, names: list[str], timeout: float | None = None,
 
 def _export(front: Front, names: list[str], format: str | None = None,
             output: str | None = None) -> int:
-    from .errors import UsageError
     from .export import build
 
     if format is None:

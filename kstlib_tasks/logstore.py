@@ -262,9 +262,12 @@ class Follower:
         """The lines completed since the last call (and the unfinished one when ``final``)."""
         data = self.partial + self._read_new()
         parts = data.split(b"\n")
-        self.partial = b"" if final else parts.pop()
+        last = parts.pop()
+        self.partial = b"" if final else last
+        if final and last:  # the unfinished line, shown at the end (blank lines are kept)
+            parts.append(last)
         return [p.decode("utf-8", errors="replace").rstrip("\r").replace("\r", "")
-                for p in parts if final is False or p or p is not parts[-1]]
+                for p in parts]
 
 
 def size(path: Path) -> int:

@@ -115,17 +115,24 @@ class Runner:
         if timer is not None:
             timer.daemon = True
             timer.start()
+        killed: int | None = None
         try:
             running.wait()
-        except sh.ErrorReturnCode:
+        except sh.ErrorReturnCode as exc:
+            # every exit code is "ok" above: only a signal gets here (a timeout's kill, or one
+            # sent by someone else, which must end as a one-line error, never a traceback)
             if not expired.is_set():
-                raise
+                killed = -exc.exit_code if exc.exit_code < 0 else exc.exit_code
         finally:
             if timer is not None:
                 timer.cancel()
         if expired.is_set():
             raise BackendError(
                 f"'{shlex.join(self.argv(*args))}' did not answer within {limit:g}s"
+            )
+        if killed is not None:
+            raise BackendError(
+                f"'{shlex.join(self.argv(*args))}' was killed by signal {killed}"
             )
         result = Result(
             stdout=_text(running.stdout),

@@ -27,6 +27,7 @@ from kstlib_tasks.engine.launch import prepare
 from kstlib_tasks.errors import (
     BackendNotFoundError,
     KstlibError,
+    SessionAlreadyRunningError,
     SessionNotRunningError,
     ValidationError,
 )
@@ -412,6 +413,80 @@ def test_graceful_stop_leaves_no_process_of_the_group(
     assert stopped.state is State.EXITED
     assert group(pgid) == {}, "a process of the session outlived its stop"
     assert backend.status(name) is None
+
+
+def test_concurrent_starts_of_one_name_leave_the_winner_intact(
+    backend: TmuxBackend, unique_name: Names, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two starts that both see no session: one wins, the other is "already running", and the
+    loser never touches the winner's files: its log (emptied for a new run), its state and its
+    recorded overrides. One start is slowed as it prepares its files, so both surely overlap."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kstlib_tasks.backends.tmux import backend as module
+
+    mine = threading.local()
+    real_prepare = module.logstore.prepare
+
+    def slow_for_b(path: Path) -> None:
+        if getattr(mine, "who", None) == "b":
+            time.sleep(0.3)
+        real_prepare(path)
+
+    monkeypatch.setattr(module.logstore, "prepare", slow_for_b)
+    name = unique_name("race")
+    body = 'echo "run-$WHO"; exec sleep 60'
+
+    def go(who: str) -> str:
+        mine.who = who
+        try:
+            backend.start(prepare(spec(name, "sh", "-c", body, env={"WHO": who}), {}))
+        except SessionAlreadyRunningError:
+            return "lost"
+        return who
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(go, ["b", "a"]))
+    winners = [o for o in outcomes if o != "lost"]
+    assert len(winners) == 1, outcomes
+    time.sleep(0.5)  # what the winner printed has long reached its log
+    assert backend.logs(name) == [f"run-{winners[0]}"], "the loser emptied the winner's log"
+    status = backend.status(name)
+    assert status is not None and status.state is State.RUNNING and status.pid
+    backend.stop(name)
+
+
+def test_stop_after_the_command_ended_still_ends_what_it_left(
+    backend: TmuxBackend, unique_name: Names, tmp_path: Path
+) -> None:
+    """The pane is dead when the stop begins (its command exited); a child it left in its
+    process group is still ended by the stop."""
+    name = unique_name("leftover")
+    started = start(backend, spec(name, "sh", "-c", "nohup sleep 1003 & sleep 0.5; exit 0",
+                                  working_dir=str(tmp_path)))
+    pgid = started.pid
+    assert pgid is not None
+    retry_until(lambda: (s := backend.status(name)) is not None and s.state is State.EXITED)
+    assert retry_until(lambda: [a for a in group(pgid).values() if a == ["sleep", "1003"]])
+    backend.stop(name)
+    assert group(pgid) == {}, "the leftover of an ended command outlived the stop"
+
+
+def test_a_reused_group_id_is_never_signalled() -> None:
+    """A dead pane's pid may since lead an unrelated group: a live process of exactly that
+    pid is someone else's, and end_group leaves its group alone."""
+    from kstlib_tasks.backends.tmux.backend import end_group
+
+    other = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        end_group(other.pid, deadline=None, leader_gone=True)
+        assert other.poll() is None, "an unrelated group was signalled"
+        end_group(other.pid, deadline=None)  # seen alive at the stop: its own group, ended
+        assert other.wait(timeout=5) == -9
+    finally:
+        other.kill()
+        other.wait()
 
 
 @pytest.mark.parametrize("kind", ["missing", "a file"])

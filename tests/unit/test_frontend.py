@@ -125,6 +125,15 @@ def test_an_error_line_stays_one_line_and_shows_no_control_characters(capsys):
     assert "second line" in err
 
 
+def test_a_verb_of_names_named_nothing_is_a_usage_error(capsys):
+    """`inv ops.logs ,` is an empty list once split: exit 2 and a line, never max() of nothing;
+    for a verb whose empty list means "all" (`up`), it goes through."""
+    world = FakeWorld()
+    assert run_verb(front(fake_manager(world)), "logs", {"names": [], "lines": None}) == 2
+    assert capsys.readouterr().err == "'logs' needs at least one session NAME\n"
+    assert run_verb(front(fake_manager(world)), "wait", {"names": []}) == 2
+
+
 def test_ctrl_c_is_130(capsys):
     assert run_verb(front(Raising(KeyboardInterrupt())), "status", STATUS) == 130
     assert "Traceback" not in capsys.readouterr().err

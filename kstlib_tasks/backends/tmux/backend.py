@@ -54,7 +54,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -244,6 +244,32 @@ class TmuxBackend(Backend):
         Raises SessionAlreadyRunningError when it runs, ValidationError when the working
         directory or the program cannot be used (nothing is started then).
         """
+        with self._start_lock(launch.spec.name):
+            return self._start(launch)
+
+    @contextlib.contextmanager
+    def _start_lock(self, name: str) -> Iterator[None]:
+        """One start of ``name`` at a time, across processes: two starts that both saw no
+        session would otherwise both rewrite its env, state and log files, the loser's after
+        the winner's command read them (a held ``flock``, released by the kernel even when
+        the process is killed)."""
+        import fcntl
+
+        path = self._file(name, "lock")
+        try:
+            logstore.private_dir(path.parent)
+            fd = logstore.open_private(path, append=True)
+        except OSError as exc:
+            raise BackendError(
+                f"cannot write the state files of '{name}': {exc.strerror or exc} "
+                f"({exc.filename})", session=name) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _start(self, launch: Launch) -> SessionStatus:
         spec = launch.spec
         name = spec.name
         cwd = spec.working_dir or os.getcwd()
@@ -296,7 +322,7 @@ class TmuxBackend(Backend):
             marker.unlink(missing_ok=True)
             if "duplicate session" in result.stderr:
                 if launch.fresh:  # appeared since the engine looked: the careful way
-                    return self.start(launch._replace(fresh=False))
+                    return self._start(launch._replace(fresh=False))
                 raise self.already_running(name)
             # Nothing of that name was live before this call: whatever exists now is ours.
             self._call(["kill-session", "-t", f"={name}"])
@@ -363,7 +389,7 @@ class TmuxBackend(Backend):
             last.update(self._wait_all_dead([p.pane_id for p in killed], _KILL_WAIT))
         for pane in todo.values():
             if pane.pid is not None:
-                end_group(pane.pid, deadline=None if force else deadline)
+                end_group(pane.pid, deadline=None if force else deadline, leader_gone=pane.dead)
         kills = [["kill-session", "-t", f"={name}"] for name in todo]
         if self._call(*kills).exit_code != 0:
             for name in todo:
@@ -558,11 +584,18 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
-def end_group(pgid: int, *, deadline: float | None) -> None:
+def end_group(pgid: int, *, deadline: float | None, leader_gone: bool = False) -> None:
     """What is left of a finished command's process group: SIGTERM, then SIGKILL at
     ``deadline`` (at once when None). A group with no member left is not touched, so an id
-    reused by an unrelated group later is never signalled."""
-    if not group_members(pgid):
+    reused by an unrelated group later is never signalled.
+
+    ``leader_gone``: the pane was already dead when the stop began, so tmux reaped its process
+    long ago. Its leftovers (a ``cmd &`` that outlived it) keep the group alive, and while they
+    do the id cannot be reused; but once they ended, a new process may have got that pid and
+    lead a group of its own. A live process of exactly that pid therefore means another group:
+    it is left alone."""
+    members = group_members(pgid)
+    if not members or (leader_gone and pgid in members):
         return
     if deadline is not None:
         with _suppress():

@@ -134,7 +134,7 @@ class SessionSpec:
     max_restarts: int = 5
     options: Options = field(default_factory=Options)
     env_files: tuple[str, ...] = ()  # where parts of ``env`` came from (for check and drift)
-    source: str | None = None  # "file:line" of the entry, for messages
+    source: str | None = None  # the entry's line in the config file, for messages
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "env", frozen_mapping(self.env))

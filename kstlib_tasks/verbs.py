@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 
 class Verb:
-    """One verb: ``names`` says what it takes (``one`` NAME, ``many`` NAMEs, ``none``)."""
+    """One verb: ``names`` says what it takes (``one`` NAME, ``many`` NAMEs, ``any``: NAMEs or
+    none for all, ``none``)."""
 
     __slots__ = ("doc", "flags", "name", "names", "per_session", "usage")
 

@@ -54,8 +54,6 @@ stop_current_example() {
     local rc=0
     in_example "${CURRENT_EXAMPLE%%:*}" python run.py --stop || rc=$?
     CURRENT_EXAMPLE=""
-STACK_DIR="$EXAMPLES_DIR/stack"
-STACK_UP=""
     return "$rc"
 }
 
@@ -67,8 +65,6 @@ run_example() {
     CURRENT_EXAMPLE="$1"
     if ! in_example "$folder" python run.py; then
         CURRENT_EXAMPLE=""
-STACK_DIR="$EXAMPLES_DIR/stack"
-STACK_UP=""
         warn "$folder: 'python run.py' failed"
         return 1
     fi

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -391,6 +392,37 @@ def env_arguments(env: Mapping[str, str], folder: str) -> list[str]:
         if "\n" in value or "\r" in value:
             args += ["--env", f"{key}={value}"]
     return args
+
+
+def follow_process(argv: Sequence[str], ended: Callable[[threading.Event], bool]) -> Iterator[str]:
+    """The lines of a ``logs --follow`` client as it prints them.
+
+    The client may never end by itself (docker's service logs), so a watcher thread asks
+    ``ended(done)`` every 0.2 s and ends the client when it says so (the reader asked to stop,
+    the session is gone; ``done`` lets it wait without outliving the reader). A reader that
+    leaves early (``| head``) ends the client too.
+    """
+    process = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL)
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.2):
+            if ended(done):
+                break
+        if process.poll() is None:
+            process.terminate()
+
+    threading.Thread(target=watch, daemon=True).start()
+    try:
+        assert process.stdout is not None
+        for raw in process.stdout:
+            yield raw.decode("utf-8", errors="replace").rstrip("\n").replace("\r", "")
+    finally:
+        done.set()
+        if process.poll() is None:
+            process.terminate()
+        process.wait()
 
 
 def unique(items: Iterable[T]) -> list[T]:

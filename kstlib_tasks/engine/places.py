@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from .. import backends
-from ..errors import BackendError, BackendNotFoundError, KstlibError
+from ..errors import KstlibError
 from ..models import SessionSpec, SessionStatus, State
 
 if TYPE_CHECKING:
@@ -92,12 +92,12 @@ class Places:
         others = [p for p in self.known() if home is None or not self.same(p, home)]
         found: list[tuple[Place, SessionStatus]] = []
         failures: list[KstlibError] = []
-        for place, result in zip(others, _each(others, lambda p: self.backend(p).status(name)),
+        for place, result in zip(others, each(others, lambda p: self.backend(p).status(name)),
                                  strict=True):
             if isinstance(result, KstlibError):
                 failures.append(result)
                 log.debug("looking for %s at %s: %s", name, place, result)
-            elif result is not None:
+            elif isinstance(result, SessionStatus):
                 if result.state == State.RUNNING:
                     return place, result
                 found.append((place, result))
@@ -109,23 +109,6 @@ class Places:
 
     def listing(self, place: Place) -> list[SessionStatus]:
         return self.backend(place).list()
-
-
-def _each(places: list[Place], call: Callable[[Place], SessionStatus | None]
-          ) -> list[SessionStatus | KstlibError | None]:
-    """``call`` on every place, in parallel when there are several; errors are results."""
-    def one(place: Place) -> SessionStatus | KstlibError | None:
-        try:
-            return call(place)
-        except (BackendNotFoundError, BackendError) as exc:
-            return exc
-        except KstlibError as exc:
-            return exc
-
-    if len(places) <= 1:
-        return [one(p) for p in places]
-    with ThreadPoolExecutor(max_workers=len(places)) as pool:
-        return list(pool.map(one, places))
 
 
 def each(places: list[Place], call: Callable[[Place], object]) -> list[object]:

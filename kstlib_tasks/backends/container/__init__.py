@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,6 +77,44 @@ def mount_problems(volumes: Sequence[str], base_dir: Path | None,
             yield index, problem
 
 
+# The start flags of every image backend (container, swarm): the verb table keeps one of each.
+IMAGE_FLAGS = (
+    Flag("image", "i", help="container image (default: the config's)"),
+    Flag("volume", "v", kind=list, help="-v host:container[:options], repeatable; "
+         "replaces the config's volumes"),
+    Flag("port", "p", kind=list, help="-p [ip:][host:]container[/tcp|udp], repeatable; "
+         "replaces the config's ports"),
+)
+
+Problems = Callable[[Sequence[str]], Iterable[tuple[int, str]]]
+
+
+def image_overrides(values: Mapping[str, Any], *, session: str, base_dir: Path,
+                    allowed: Sequence[str], volume_problems: Problems | None = None,
+                    port_problems: Problems | None = None) -> dict[str, Any]:
+    """The option changes ``-i``/``-v``/``-p`` ask for, through the shared rules and the mount
+    policy; ``volume_problems``/``port_problems`` add what one backend cannot express (its
+    first problem is the ValidationError)."""
+    from ... import validation
+    from ...errors import ValidationError
+
+    changes: dict[str, Any] = {}
+    if values.get("image") is not None:
+        changes["image_ref"] = validation.check("image", values["image"], session=session)
+    if values.get("volume"):
+        clean = validation.check("volumes", list(values["volume"]), session=session)
+        found = (volume_problems or (lambda v: mount_problems(v, base_dir, allowed)))(clean)
+        for index, problem in found:
+            raise ValidationError(f"volume[{index}]", problem, session=session)
+        changes["volumes"] = tuple(validation.resolve_volume(v, base_dir) for v in clean)
+    if values.get("port"):
+        ports = tuple(validation.check("ports", list(values["port"]), session=session))
+        for index, problem in (port_problems(ports) if port_problems else ()):
+            raise ValidationError(f"port[{index}]", problem, session=session)
+        changes["ports"] = ports
+    return changes
+
+
 class ContainerType(BackendType):
     name = "container"
     options_class = ContainerOptions
@@ -130,33 +168,15 @@ class ContainerType(BackendType):
             )
 
     def flags(self) -> tuple[Flag, ...]:
-        return (
-            Flag("image", "i", help="container image (default: the config's)"),
-            Flag("volume", "v", kind=list, help="-v host:container[:options], repeatable; "
-                 "replaces the config's volumes"),
-            Flag("port", "p", kind=list, help="-p [ip:][host:]container[/tcp|udp], repeatable; "
-                 "replaces the config's ports"),
-        )
+        return IMAGE_FLAGS
 
     def override(self, options: Options, values: Mapping[str, Any], *, session: str,
                  base_dir: Path) -> Options:
         from dataclasses import replace
 
-        from ... import validation
-        from ...errors import ValidationError
-
         current = options if isinstance(options, ContainerOptions) else ContainerOptions()
-        changes: dict[str, Any] = {}
-        if values.get("image") is not None:
-            changes["image_ref"] = validation.check("image", values["image"], session=session)
-        if values.get("volume"):
-            clean = validation.check("volumes", list(values["volume"]), session=session)
-            for index, problem in mount_problems(clean, base_dir, current.allow_host_mounts):
-                raise ValidationError(f"volume[{index}]", problem, session=session)
-            changes["volumes"] = tuple(validation.resolve_volume(v, base_dir) for v in clean)
-        if values.get("port"):
-            changes["ports"] = tuple(validation.check("ports", list(values["port"]),
-                                                      session=session))
+        changes = image_overrides(values, session=session, base_dir=base_dir,
+                                  allowed=current.allow_host_mounts)
         return replace(current, **changes) if changes else current
 
     def configured_scope(self, spec: SessionSpec, config: OpsConfig) -> str | None:

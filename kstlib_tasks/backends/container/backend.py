@@ -47,7 +47,7 @@ from ...errors import (
 )
 from ...models import SessionStatus, State
 from ...runner import Result, Runner, first_line
-from ..base import Backend, Launch, Lines, env_arguments
+from ..base import Backend, Launch, Lines, env_arguments, follow_process
 from .parsing import (
     ALIVE,
     IMAGE_MISSING,
@@ -567,8 +567,6 @@ class ContainerBackend(Backend):
     def follow(self, name: str, lines: int | None = None, *,
                stopped: Any = lambda: False) -> Iterator[str]:
         """``RUNTIME logs --follow``: the runtime ends it when the container stops."""
-        import threading
-
         item = self._inspect(name)
         if item is None:
             yield from self.logs(name, lines)
@@ -584,26 +582,7 @@ class ContainerBackend(Backend):
             return
         argv = self.runner.argv("logs", "--follow", *(["--tail", str(lines)] if lines is not None
                                                      else []), container_id(item) or name)
-        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
-        done = threading.Event()
-
-        def watch() -> None:
-            while not done.wait(0.2):
-                if stopped():
-                    process.terminate()
-                    return
-
-        threading.Thread(target=watch, daemon=True).start()
-        try:
-            assert process.stdout is not None
-            for raw in process.stdout:
-                yield raw.decode("utf-8", errors="replace").rstrip("\n").replace("\r", "")
-        finally:
-            done.set()
-            if process.poll() is None:
-                process.terminate()
-            process.wait()
+        yield from follow_process(argv, lambda done: bool(stopped()))
 
     def _follow_k8s_file(self, name: str, path: str, lines: int | None,
                          stopped: Any) -> Iterator[str]:

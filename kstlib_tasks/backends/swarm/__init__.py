@@ -140,36 +140,22 @@ class SwarmType(BackendType):
     # ---------------------------------------------------------------- overrides
 
     def flags(self) -> tuple[Flag, ...]:
-        # The same flags as the container backend (the verb table keeps one of each name).
-        return (
-            Flag("image", "i", help="container image (default: the config's)"),
-            Flag("volume", "v", kind=list, help="-v host:container[:options], repeatable; "
-                 "replaces the config's volumes"),
-            Flag("port", "p", kind=list, help="-p [ip:][host:]container[/tcp|udp], repeatable; "
-                 "replaces the config's ports"),
-        )
+        from ..container import IMAGE_FLAGS
+
+        return IMAGE_FLAGS
 
     def override(self, options: Options, values: Mapping[str, Any], *, session: str,
                  base_dir: Path) -> Options:
         from dataclasses import replace
 
-        from ... import validation
-        from ...errors import ValidationError
+        from ..container import image_overrides
 
         current = options if isinstance(options, SwarmOptions) else SwarmOptions()
-        changes: dict[str, Any] = {}
-        if values.get("image") is not None:
-            changes["image_ref"] = validation.check("image", values["image"], session=session)
-        if values.get("volume"):
-            clean = validation.check("volumes", list(values["volume"]), session=session)
-            for index, problem in _volume_problems(clean, base_dir, current.allow_host_mounts):
-                raise ValidationError(f"volume[{index}]", problem, session=session)
-            changes["volumes"] = tuple(validation.resolve_volume(v, base_dir) for v in clean)
-        if values.get("port"):
-            ports = tuple(validation.check("ports", list(values["port"]), session=session))
-            for index, problem in _port_problems(ports):
-                raise ValidationError(f"port[{index}]", problem, session=session)
-            changes["ports"] = ports
+        allowed = current.allow_host_mounts
+        changes = image_overrides(
+            values, session=session, base_dir=base_dir, allowed=allowed,
+            volume_problems=lambda volumes: _volume_problems(volumes, base_dir, allowed),
+            port_problems=_port_problems)
         return replace(current, **changes) if changes else current
 
     # ---------------------------------------------------------------- places

@@ -49,7 +49,7 @@ from ...errors import (
 )
 from ...models import SessionStatus, State
 from ...runner import Result, Runner, first_line
-from ..base import Backend, Launch, Lines, iso_utc, last_lines
+from ..base import Backend, Launch, Lines, follow_process, iso_utc, last_lines
 from ..container.parsing import load_json_objects, timestamped
 from .parsing import (
     BACKEND,
@@ -335,38 +335,24 @@ class SwarmBackend(Backend):
         args = ["service", "logs", "--follow", "--raw"]
         if lines is not None:
             args += ["--tail", str(lines)]
-        process = subprocess.Popen(self.runner.argv(*args, service_id(item)),
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
-        done = threading.Event()
+        next_check = [time.monotonic() + 1.0]
 
-        def watch() -> None:
-            next_check = time.monotonic() + 1.0
-            while not done.wait(0.2):
-                if stopped():
-                    break
-                if time.monotonic() >= next_check:
-                    next_check = time.monotonic() + 1.0
-                    try:
-                        status = self.status(name)
-                    except (BackendError, BackendNotFoundError):
-                        continue
-                    if status is None or status.state != State.RUNNING:
-                        done.wait(0.5)  # the last lines are still on their way
-                        break
-            if process.poll() is None:
-                process.terminate()
+        def ended(done: threading.Event) -> bool:
+            if stopped():
+                return True
+            if time.monotonic() < next_check[0]:
+                return False
+            next_check[0] = time.monotonic() + 1.0
+            try:
+                status = self.status(name)
+            except (BackendError, BackendNotFoundError):
+                return False
+            if status is None or status.state != State.RUNNING:
+                done.wait(0.5)  # the last lines are still on their way
+                return True
+            return False
 
-        threading.Thread(target=watch, daemon=True).start()
-        try:
-            assert process.stdout is not None
-            for raw in process.stdout:
-                yield raw.decode("utf-8", errors="replace").rstrip("\n").replace("\r", "")
-        finally:
-            done.set()
-            if process.poll() is None:
-                process.terminate()
-            process.wait()
+        yield from follow_process(self.runner.argv(*args, service_id(item)), ended)
 
     # -- stop -----------------------------------------------------------------------------------
 

@@ -112,9 +112,10 @@ def test_one_word_command_runs_without_a_shell(backend: TmuxBackend, unique_name
     started = start(backend, spec(name, "cat"))  # waits on the pane's terminal forever
     pid = started.pid
     assert pid is not None
-    # `env` and `sh` exec in place: the same pid soon runs cat itself, no shell in between
-    retry_until(lambda: Path(f"/proc/{pid}/comm").read_text().strip() == "cat")
-    assert cmdline(pid) == ["cat"]
+    # `env` and `sh` exec in place: the same pid soon runs cat itself, no shell in between.
+    # The kernel renames the process before it fills the new argv in, so wait for the argv.
+    retry_until(lambda: cmdline(pid) == ["cat"])
+    assert Path(f"/proc/{pid}/comm").read_text().strip() == "cat"
     backend.stop(name, force=True)
 
 

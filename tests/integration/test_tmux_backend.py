@@ -458,6 +458,49 @@ def test_concurrent_starts_of_one_name_leave_the_winner_intact(
     backend.stop(name)
 
 
+def test_a_start_during_a_stop_of_the_same_name_keeps_its_files(
+    backend: TmuxBackend, unique_name: Names, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start issued once a stop has removed the session, while that stop still finishes
+    (waits for the log to drain, then removes the state files): the stop ends first, so the
+    new run's recorded overrides and env survive. The stop is slowed after its kill, so the
+    start surely lands in that window."""
+    import threading
+
+    from kstlib_tasks.backends.tmux import backend as module
+
+    real_drained = module.wait_drained
+    stopping = threading.Event()
+
+    def slow_drain(log: Path, *args: object) -> None:
+        if stopping.is_set():
+            time.sleep(0.6)
+        real_drained(log, *args)
+
+    monkeypatch.setattr(module, "wait_drained", slow_drain)
+    name = unique_name("stopstart")
+    start(backend, spec(name, "sleep", "60"))
+    overrides = {"env": {"WHO": "b"}}
+
+    def stop() -> None:
+        stopping.set()
+        backend.stop(name, force=True)
+
+    stopper = threading.Thread(target=stop)
+    stopper.start()
+    retry_until(lambda: stopping.is_set() and backend.status(name) is None, interval=0.01)
+    stopping.clear()
+    backend.start(prepare(spec(name, "sh", "-c", 'echo "run-$WHO"; exec sleep 60',
+                               env={"WHO": "b"}), overrides))
+    stopper.join()
+    status = backend.status(name)
+    assert status is not None and status.state is State.RUNNING
+    assert status.recorded is not None and status.recorded["ov"] == overrides, \
+        "the stop removed the new run's state files"
+    retry_until(lambda: backend.logs(name) == ["run-b"])
+    backend.stop(name)
+
+
 def test_stop_after_the_command_ended_still_ends_what_it_left(
     backend: TmuxBackend, unique_name: Names, tmp_path: Path
 ) -> None:

@@ -244,15 +244,19 @@ class TmuxBackend(Backend):
         Raises SessionAlreadyRunningError when it runs, ValidationError when the working
         directory or the program cannot be used (nothing is started then).
         """
-        with self._start_lock(launch.spec.name):
+        with self._name_lock(launch.spec.name):
             return self._start(launch)
 
     @contextlib.contextmanager
-    def _start_lock(self, name: str) -> Iterator[None]:
-        """One start of ``name`` at a time, across processes: two starts that both saw no
-        session would otherwise both rewrite its env, state and log files, the loser's after
-        the winner's command read them (a held ``flock``, released by the kernel even when
-        the process is killed)."""
+    def _name_lock(self, name: str, *, required: bool = True) -> Iterator[None]:
+        """One start or stop of ``name`` at a time, across processes and threads.
+
+        Two starts that both saw no session would otherwise both rewrite its env, state and
+        log files, the loser's after the winner's command read them; a start landing while a
+        stop finishes would have its new files removed by that stop. A held ``flock`` is
+        released by the kernel even when the process is killed. A stop takes it best effort
+        (``required=False``): a read-only or full state folder must not prevent a stop.
+        """
         import fcntl
 
         path = self._file(name, "lock")
@@ -260,6 +264,9 @@ class TmuxBackend(Backend):
             logstore.private_dir(path.parent)
             fd = logstore.open_private(path, append=True)
         except OSError as exc:
+            if not required:
+                yield
+                return
             raise BackendError(
                 f"cannot write the state files of '{name}': {exc.strerror or exc} "
                 f"({exc.filename})", session=name) from None
@@ -353,7 +360,15 @@ class TmuxBackend(Backend):
                   force: bool = False) -> dict[str, SessionStatus | KstlibError]:
         """Stop several sessions of this server together, as :meth:`stop` does one: one
         ``list-panes``, one ``send-keys`` call for all, one listing per poll, one
-        ``kill-session`` call for all."""
+        ``kill-session`` call for all. Each name's lock is held throughout (taken in sorted
+        order, so two overlapping stops never wait on each other in a circle)."""
+        with contextlib.ExitStack() as locks:
+            for name in sorted(set(names)):
+                locks.enter_context(self._name_lock(name, required=False))
+            return self._stop_many(names, timeout=timeout, force=force)
+
+    def _stop_many(self, names: Sequence[str], *, timeout: float,
+                   force: bool) -> dict[str, SessionStatus | KstlibError]:
         results: dict[str, SessionStatus | KstlibError] = {}
         panes = self._sessions()
         todo: dict[str, PaneInfo] = {}

@@ -9,14 +9,17 @@ validated config does not depend on the folder it is looked at from (the cache r
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidSessionError
+from .errors import InvalidSessionError, SessionNotFoundError, Suggest
 from .models import SessionSpec
+
+if TYPE_CHECKING:
+    from .graph import Graph
 
 Problem = tuple[int, str]  # (line in the file, text without the file's name)
 
@@ -93,6 +96,29 @@ class OpsConfig:
             for group in spec.groups:
                 found.setdefault(group, []).append(spec.name)
         return found
+
+    def graph(self) -> Graph:
+        """The valid sessions' dependencies and groups (what ``up``, ``down`` and ``export``
+        order by); entries with a broken dependency were refused at load, so it is whole."""
+        from .graph import Graph
+
+        return Graph({name: spec.depends_on for name, spec in self.sessions.items()},
+                     groups={name: spec.groups for name, spec in self.sessions.items()})
+
+    def targets(self, graph: Graph, targets: Sequence[str]) -> list[str]:
+        """Command-line targets (sessions or groups; none: every session) to session names.
+
+        A refused entry is its own problem; any other unknown target a did-you-mean.
+        """
+        from .graph import UnknownTarget
+
+        try:
+            return graph.resolve(list(targets))
+        except UnknownTarget as exc:
+            for target in targets:
+                if target in self.invalid:
+                    self.spec(target)  # raises the entry's own problem
+            raise SessionNotFoundError(str(exc), hint=Suggest("list")) from None
 
     def names(self) -> list[str]:
         """Every name the config mentions: valid and refused entries."""

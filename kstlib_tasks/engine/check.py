@@ -69,7 +69,7 @@ def collect(source: ConfigSource) -> tuple[OpsConfig | None, list[dict[str, Any]
 def _spec_findings(spec: SessionSpec, config: OpsConfig) -> list[tuple[str, str]]:
     kind = backends.get(spec.backend)
     items: list[tuple[str, str]] = []
-    env = launch.expansion_env(spec)
+    env = launch.host_env(spec)
     words = [("command", word) for word in spec.command]
     if spec.ready is not None and spec.ready.kind == "exec":
         words += [("ready.exec", word) for word in spec.ready.target]

@@ -29,7 +29,10 @@ def caller_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
 
 
-def expansion_env(spec: SessionSpec) -> dict[str, str]:
+def host_env(spec: SessionSpec) -> dict[str, str]:
+    """What a program run on this host for ``spec`` sees: the caller's environment under the
+    config's. ``$VAR`` words expand from it and host ``exec`` probes run with it, so a probe
+    sees what the tmux session's command sees (its ``--env`` overrides aside)."""
     return {**caller_env(), **spec.env}
 
 
@@ -39,7 +42,7 @@ def expand(spec: SessionSpec, words: tuple[str, ...], field: str = "command") ->
     from .. import interpolate
 
     try:
-        return interpolate.expand_argv(words, expansion_env(spec))
+        return interpolate.expand_argv(words, host_env(spec))
     except interpolate.InterpolationError as exc:
         raise ValidationError(field, str(exc), session=spec.name) from None
 

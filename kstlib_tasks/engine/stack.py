@@ -21,8 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .. import errors, probes
-from ..errors import KstlibError, SessionNotFoundError, Suggest
-from ..graph import Graph, UnknownTarget
+from ..errors import KstlibError, Suggest
 from ..models import SessionSpec, SessionStatus, State
 from . import launch as launching
 from .places import Place, each
@@ -125,23 +124,6 @@ def _epoch(iso: str | None) -> float:
 def _probe(spec: SessionSpec) -> probes.ProbeSpec | None:
     """The spec's probe with ``$VAR`` expanded in exec words and http URLs."""
     return launching.probe(spec)
-
-
-def _graph(manager: SessionManager) -> Graph:
-    config = manager.config
-    # Graph wants session -> its groups (config.groups() is group -> members)
-    return Graph({name: spec.depends_on for name, spec in config.sessions.items()},
-                 groups={name: spec.groups for name, spec in config.sessions.items()})
-
-
-def _resolve(manager: SessionManager, graph: Graph, targets: Sequence[str]) -> list[str]:
-    try:
-        return graph.resolve(list(targets))
-    except UnknownTarget as exc:
-        for target in targets:
-            if target in manager.config.invalid:
-                manager.config.spec(target)  # raises the entry's own problem
-        raise SessionNotFoundError(str(exc), hint=Suggest("list")) from None
 
 
 def _last_output(backend: Backend | None, name: str) -> list[str]:
@@ -315,7 +297,7 @@ class Up:
             else:
                 note = " (drifted: kept, --no-recreate)" if row.drifted else ""
                 self.report(f"{name}: already running{note}")
-                env = {**launching.caller_env(), **spec.env}
+                env = launching.host_env(spec)
                 return backend, RunContext(backend, spec, env, _epoch(row.created_at))
         self.report(f"{name}: starting")
         prepared = launching.prepare(spec, {}, fresh=row is None or row.state == State.DEFINED)
@@ -337,8 +319,8 @@ def probes_conditions() -> tuple[str, ...]:
 
 def up(manager: SessionManager, targets: Sequence[str], *, wait: bool, timeout: float | None,
        recreate: bool, json: bool, report: Report, front: str = "kstlib") -> int:
-    graph = _graph(manager)
-    wanted = _resolve(manager, graph, targets)
+    graph = manager.config.graph()
+    wanted = manager.config.targets(graph, targets)
     order = graph.up_order(wanted)
     deadline = None if timeout is None else time.monotonic() + timeout
     run = Up(manager, order, wanted, wait=wait, deadline=deadline, recreate=recreate,
@@ -380,8 +362,8 @@ def down(manager: SessionManager, targets: Sequence[str], *, force: bool, timeou
     same wave; a wave is stopped with one ``stop_many`` per place, all places in parallel (a
     container runtime then stops its containers with a handful of calls in all).
     """
-    graph = _graph(manager)
-    names = _resolve(manager, graph, targets) if targets else list(manager.config.sessions)
+    graph = manager.config.graph()
+    names = manager.config.targets(graph, targets) if targets else list(manager.config.sessions)
     order = graph.down_order(names)
     rows = {r.name: r for r in manager.list() if r.defined and r.state in (
         State.RUNNING, State.EXITED, State.STOPPED)}
@@ -452,7 +434,7 @@ def wait(manager: SessionManager, names: Sequence[str], *, timeout: float | None
             return
         backend = manager.places.backend(place)
         use = spec or SessionSpec(name=name, backend=status.backend)
-        env = {**launching.caller_env(), **use.env}
+        env = launching.host_env(use)
         context = RunContext(backend, use, env, _epoch(status.created_at))
         begun = time.monotonic()
         try:

@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .. import interpolate, validation
-from ..errors import KstlibError, SessionNotFoundError, Suggest, ValidationError
-from ..graph import Graph, UnknownTarget
+from ..errors import KstlibError, ValidationError
 from ..models import SessionSpec
 
 if TYPE_CHECKING:
@@ -119,21 +118,10 @@ class Plan:
         self.notes.append(f"session '{session}': {text}")
 
 
-def graph(config: OpsConfig) -> Graph:
-    return Graph({name: spec.depends_on for name, spec in config.sessions.items()},
-                 groups={name: spec.groups for name, spec in config.sessions.items()})
-
-
 def resolve(config: OpsConfig, targets: Sequence[str]) -> list[str]:
     """The targets (sessions or groups) and their dependencies, dependencies first."""
-    built = graph(config)
-    try:
-        return built.up_order(built.resolve(list(targets)))
-    except UnknownTarget as exc:
-        for target in targets:
-            if target in config.invalid:
-                config.spec(target)  # raises the entry's own problem
-        raise SessionNotFoundError(str(exc), hint=Suggest("list")) from None
+    graph = config.graph()
+    return graph.up_order(config.targets(graph, targets))
 
 
 def exportable(spec: SessionSpec) -> bool:

@@ -153,3 +153,33 @@ def test_an_unusable_config_is_one_problem(project: Project, front: str) -> None
     assert len(lines) == 1 and lines[0].startswith("kstlib.conf.yml:") and "YAML" in lines[0]
     found = json.loads(project.verb(front, "check", [], "--json").out)
     assert len(found) == 1 and found[0]["level"] == "error" and "YAML" in found[0]["message"]
+
+
+@pytest.mark.containers
+def test_a_mount_whose_folder_became_a_symlink_is_a_problem(project: Project, runtime: str,
+                                                            tmux_available: None) -> None:
+    """The config is unchanged (its validated copy is cached), but ``./data`` now points at
+    ``/etc``: ``check`` looks again, as ``start`` does, and says what start would refuse."""
+    (project.root / "data").mkdir()
+    project.write(f"""\
+ops:
+  container_runtime: {runtime}
+  sessions:
+    @box@:
+      backend: container
+      image: "{BUSYBOX_IMAGE}"
+      command: "sleep 300"
+      volumes: ["./data:/d:ro"]
+""")
+    assert project.kstlib("ops", "check").ok().out.splitlines()[-1] == (
+        "check: clean, 1 session(s)")
+    (project.root / "data").rmdir()
+    (project.root / "data").symlink_to("/etc")
+    for front in FRONTS:
+        done = project.verb(front, "check")
+        assert done.code == 2, (front, done.out, done.err)
+        problem = [line for line in done.out.splitlines() if "volumes[0]" in line]
+        assert len(problem) == 1 and "/etc" in problem[0], done.out
+        assert problem[0].startswith(f"kstlib.conf.yml:4: session '{project.name('box')}': ")
+        started = project.kstlib("ops", "start", project.name("box"))
+        assert started.code == 2 and "/etc" in started.err, started.err

@@ -313,3 +313,29 @@ def test_allow_host_mounts_is_a_container_key(project: Path) -> None:
         "kstlib.conf.yml:4: session 't': allow_host_mounts: unknown key for backend 'tmux' (it "
         "is a key of backend 'container')",
     ]
+
+
+@pytest.mark.parametrize("backend", ["container", "swarm"])
+def test_check_looks_at_mounts_again_as_start_does(project: Path, backend: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validated while ``./data`` was a folder, then it became a symlink to ``/etc``: what
+    ``check`` reports for the machine names the mount first (whatever the engine says: here
+    no runtime is on PATH at all)."""
+    monkeypatch.setenv("PATH", str(project / "data"))
+    config = _load(project, f"""
+        ops:
+          swarm: {{docker_host: "unix:///nonexistent/kt-docker.sock"}}
+          sessions:
+            web:
+              backend: {backend}
+              image: busybox
+              volumes: ["./data:/data"]
+        """)
+    spec = config.sessions["web"]
+    kind = backends.get(backend)
+    assert not [p for p in kind.machine_problems(spec, config) if p.startswith("volumes")]
+    (project / "data").rmdir()
+    (project / "data").symlink_to("/etc")
+    found = kind.machine_problems(spec, config)
+    assert found[0].startswith("volumes[0]: ") and "/etc is a system folder" in found[0], found
+    assert len(found) == 2  # and the engine that cannot be reached

@@ -219,20 +219,26 @@ class ContainerType(BackendType):
     def machine_problems(self, spec: SessionSpec, config: OpsConfig) -> list[str]:
         import subprocess
 
+        options = spec.options
+        # looked at again, as start does: a folder may have become a symlink since the config
+        # (cached by its bytes) was validated
+        found = [f"volumes[{index}]: {problem}" for index, problem in mount_problems(
+            options.volumes, None, options.allow_host_mounts)] if isinstance(
+            options, ContainerOptions) else []
         try:
             runtime = self.home(spec, config)
         except KstlibError as exc:
-            return [exc.line()]
+            return [*found, exc.line()]
         assert runtime is not None
         try:
             done = subprocess.run([runtime, "image", "inspect", str(spec.image)],
                                   capture_output=True, timeout=60, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            return [f"{runtime} did not answer: {exc}"]
+            return [*found, f"{runtime} did not answer: {exc}"]
         if done.returncode != 0:
-            return [f"image {spec.image!r} not found on {runtime} (kstlib never pulls: build "
-                    "or load it first)"]
-        return []
+            found.append(f"image {spec.image!r} not found on {runtime} (kstlib never pulls: "
+                         "build or load it first)")
+        return found
 
     def machine_summary(self, config: OpsConfig) -> str | None:
         try:

@@ -213,11 +213,17 @@ class SwarmType(BackendType):
         from ...errors import KstlibError
         from .backend import SwarmBackend
 
+        options = spec.options
+        # looked at again, as start does: a folder may have become a symlink since the config
+        # (cached by its bytes) was validated
+        found = [f"volumes[{index}]: {problem}" for index, problem in _volume_problems(
+            options.volumes, None, options.allow_host_mounts)] if isinstance(
+            options, SwarmOptions) else []
         backend = SwarmBackend(self.configured_scope(spec, config))
         try:
-            return backend.problems(spec)
+            return [*found, *backend.problems(spec)]
         except KstlibError as exc:
-            return [exc.line()]
+            return [*found, exc.line()]
 
     def machine_summary(self, config: OpsConfig) -> str | None:
         from .parsing import scope_of

@@ -949,14 +949,25 @@ def host_path(host: str, base_dir: Path | None) -> str | None:
     return os.path.normpath(expanded)
 
 
-def mount_problem(text: str, *, base_dir: Path | None,
-                  allowed: Sequence[str] = ()) -> str | None:
+def mount_root(text: str, base_dir: Path | None) -> str:
+    """The folder a volume's host path must stay inside once symlinks are resolved: the
+    config's folder when the path was written relative to it, ``''`` otherwise. Kept beside
+    the (absolute) stored volume, so that the checks repeated later still apply the rule."""
+    host = text.partition(":")[0]
+    if base_dir is None or host_path(host, base_dir) is None:
+        return ""
+    return "" if os.path.isabs(os.path.expanduser(host)) else str(base_dir)
+
+
+def mount_problem(text: str, *, base_dir: Path | None, allowed: Sequence[str] = (),
+                  inside: str | None = None) -> str | None:
     """Why the volume ``host:container[:options]`` must not be mounted, or None.
 
     Paths are compared after symlinks are resolved (``./etclink -> /etc`` is ``/etc``), so the
     check is repeated at start, when the link may have changed since the config was read. A
-    relative host path must stay inside the config's folder (``base_dir``). A host path under
-    one of ``allowed`` (the session's ``allow_host_mounts``) is the user's explicit choice.
+    relative host path must stay inside the config's folder (``base_dir``; for a volume stored
+    absolute, ``inside`` is that folder, see :func:`mount_root`). A host path under one of
+    ``allowed`` (the session's ``allow_host_mounts``) is the user's explicit choice.
     """
     host, _, rest = text.partition(":")
     options = rest.partition(":")[2].split(",") if ":" in rest else []
@@ -973,8 +984,9 @@ def mount_problem(text: str, *, base_dir: Path | None,
     if path is None or real is None:
         return None
     relative = not os.path.isabs(os.path.expanduser(host))
-    if relative and base_dir is not None:
-        base = os.path.realpath(base_dir)
+    root = inside or (str(base_dir) if relative and base_dir is not None else None)
+    if root:
+        base = os.path.realpath(root)
         if not _inside(real, base):
             return f"{host!r} resolves to {real}, outside the config's folder ({OPT_IN})"
     shown = host if real == path else f"{host!r} (resolves to {real})"

@@ -268,7 +268,8 @@ def _mounts(config: OpsConfig, spec: SessionSpec, result: Plan) -> tuple[Mount, 
     since the config was read, as ``start`` checks again)."""
     found = []
     allowed = tuple(getattr(spec.options, "allow_host_mounts", ()))
-    for text in getattr(spec.options, "volumes", ()):
+    roots = tuple(getattr(spec.options, "mount_roots", ()))
+    for index, text in enumerate(getattr(spec.options, "volumes", ())):
         host, _, rest = text.partition(":")
         target, _, opts = rest.partition(":")
         options = tuple(o for o in opts.split(",") if o)
@@ -276,7 +277,8 @@ def _mounts(config: OpsConfig, spec: SessionSpec, result: Plan) -> tuple[Mount, 
         if path is None:
             found.append(Mount(text, "volume", host, target, options))
             continue
-        problem = validation.mount_problem(text, base_dir=config.base_dir, allowed=allowed)
+        problem = validation.mount_problem(text, base_dir=config.base_dir, allowed=allowed,
+                                           inside=roots[index] if index < len(roots) else None)
         if problem:
             result.note(spec.name, f"volume {text!r} is skipped: {problem}")
             continue

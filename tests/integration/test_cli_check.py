@@ -156,11 +156,17 @@ def test_an_unusable_config_is_one_problem(project: Project, front: str) -> None
 
 
 @pytest.mark.containers
+@pytest.mark.parametrize("target", ["/etc", "outside"])
 def test_a_mount_whose_folder_became_a_symlink_is_a_problem(project: Project, runtime: str,
-                                                            tmux_available: None) -> None:
+                                                            tmux_available: None,
+                                                            target: str) -> None:
     """The config is unchanged (its validated copy is cached), but ``./data`` now points at
-    ``/etc``: ``check`` looks again, as ``start`` does, and says what start would refuse."""
+    ``/etc`` or at a folder outside the project: ``check`` looks again, as ``start`` does,
+    and says what start would refuse."""
     (project.root / "data").mkdir()
+    elsewhere = project.root.parent / f"{project.root.name}-elsewhere"
+    elsewhere.mkdir()
+    why = "/etc" if target == "/etc" else "outside the config's folder"
     project.write(f"""\
 ops:
   container_runtime: {runtime}
@@ -174,12 +180,13 @@ ops:
     assert project.kstlib("ops", "check").ok().out.splitlines()[-1] == (
         "check: clean, 1 session(s)")
     (project.root / "data").rmdir()
-    (project.root / "data").symlink_to("/etc")
+    (project.root / "data").symlink_to("/etc" if target == "/etc" else elsewhere)
     for front in FRONTS:
         done = project.verb(front, "check")
         assert done.code == 2, (front, done.out, done.err)
         problem = [line for line in done.out.splitlines() if "volumes[0]" in line]
-        assert len(problem) == 1 and "/etc" in problem[0], done.out
+        assert len(problem) == 1 and why in problem[0], done.out
         assert problem[0].startswith(f"kstlib.conf.yml:4: session '{project.name('box')}': ")
         started = project.kstlib("ops", "start", project.name("box"))
-        assert started.code == 2 and "/etc" in started.err, started.err
+        assert started.code == 2 and why in started.err, started.err
+    assert project.state(project.name("box")) == "defined"  # nothing was started

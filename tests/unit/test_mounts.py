@@ -315,12 +315,14 @@ def test_allow_host_mounts_is_a_container_key(project: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize("target", ["/etc", "outside"])
 @pytest.mark.parametrize("backend", ["container", "swarm"])
-def test_check_looks_at_mounts_again_as_start_does(project: Path, backend: str,
+def test_check_looks_at_mounts_again_as_start_does(project: Path, backend: str, target: str,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """Validated while ``./data`` was a folder, then it became a symlink to ``/etc``: what
-    ``check`` reports for the machine names the mount first (whatever the engine says: here
-    no runtime is on PATH at all)."""
+    """Validated while ``./data`` was a folder, then it became a symlink to ``/etc`` or to a
+    folder outside the project: what ``check`` reports for the machine names the mount first
+    (whatever the engine says: here no runtime is on PATH at all). The stored volume is
+    absolute; that it was written relative to the project is kept for this second look."""
     monkeypatch.setenv("PATH", str(project / "data"))
     config = _load(project, f"""
         ops:
@@ -334,8 +336,26 @@ def test_check_looks_at_mounts_again_as_start_does(project: Path, backend: str,
     spec = config.sessions["web"]
     kind = backends.get(backend)
     assert not [p for p in kind.machine_problems(spec, config) if p.startswith("volumes")]
+    elsewhere = project.parent / "elsewhere"
+    elsewhere.mkdir()
     (project / "data").rmdir()
-    (project / "data").symlink_to("/etc")
+    (project / "data").symlink_to("/etc" if target == "/etc" else elsewhere)
     found = kind.machine_problems(spec, config)
-    assert found[0].startswith("volumes[0]: ") and "/etc is a system folder" in found[0], found
+    why = f"resolves to {'/etc' if target == '/etc' else elsewhere}, outside the config's folder"
+    assert found[0].startswith("volumes[0]: ") and why in found[0], found
     assert len(found) == 2  # and the engine that cannot be reached
+    # the same volume written absolute was never bound to the project's folder
+    absolute = _load(project, f"""
+        ops:
+          swarm: {{docker_host: "unix:///nonexistent/kt-docker.sock"}}
+          sessions:
+            web:
+              backend: {backend}
+              image: busybox
+              volumes: ["{project}/data:/data"]
+        """)
+    if target == "/etc":
+        assert "web" in absolute.invalid  # a system folder, however it is written
+    else:
+        found = kind.machine_problems(absolute.sessions["web"], absolute)
+        assert not [p for p in found if p.startswith("volumes")], found

@@ -38,6 +38,7 @@ class ContainerOptions(Options):
     runtime: str | None = None  # podman | docker | None (the config's, else auto-detect)
     init: bool = True  # run an init process as PID 1 so signals reach the command
     allow_host_mounts: tuple[str, ...] = ()
+    mount_roots: tuple[str, ...] = ()  # per volume, see validation.mount_root
 
     @property
     def image(self) -> str | None:
@@ -66,13 +67,16 @@ def detect_runtime(preferred: str | None = None) -> str:
     )
 
 
-def mount_problems(volumes: Sequence[str], base_dir: Path | None,
-                   allowed: Sequence[str]) -> Iterator[tuple[int, str]]:
-    """(index, reason) of each volume the mount policy refuses (see validation)."""
+def mount_problems(volumes: Sequence[str], base_dir: Path | None, allowed: Sequence[str],
+                   roots: Sequence[str] = ()) -> Iterator[tuple[int, str]]:
+    """(index, reason) of each volume the mount policy refuses (see validation); ``roots``:
+    the stored volumes' folders (:func:`validation.mount_root`), when checked again later."""
     from ... import validation
 
     for index, volume in enumerate(volumes):
-        problem = validation.mount_problem(volume, base_dir=base_dir, allowed=allowed)
+        inside = roots[index] if index < len(roots) else None
+        problem = validation.mount_problem(volume, base_dir=base_dir, allowed=allowed,
+                                           inside=inside or None)
         if problem:
             yield index, problem
 
@@ -107,6 +111,7 @@ def image_overrides(values: Mapping[str, Any], *, session: str, base_dir: Path,
         for index, problem in found:
             raise ValidationError(f"volume[{index}]", problem, session=session)
         changes["volumes"] = tuple(validation.resolve_volume(v, base_dir) for v in clean)
+        changes["mount_roots"] = tuple(validation.mount_root(v, base_dir) for v in clean)
     if values.get("port"):
         ports = tuple(validation.check("ports", list(values["port"]), session=session))
         for index, problem in (port_problems(ports) if port_problems else ()):
@@ -155,6 +160,7 @@ class ContainerType(BackendType):
             runtime=clean.get("runtime"),
             init=clean.get("init", True),
             allow_host_mounts=allowed,
+            mount_roots=tuple(validation.mount_root(v, base_dir) for v in raw_volumes),
         )
 
     def complete(self, spec: SessionSpec) -> None:
@@ -223,7 +229,7 @@ class ContainerType(BackendType):
         # looked at again, as start does: a folder may have become a symlink since the config
         # (cached by its bytes) was validated
         found = [f"volumes[{index}]: {problem}" for index, problem in mount_problems(
-            options.volumes, None, options.allow_host_mounts)] if isinstance(
+            options.volumes, None, options.allow_host_mounts, options.mount_roots)] if isinstance(
             options, ContainerOptions) else []
         try:
             runtime = self.home(spec, config)

@@ -252,7 +252,7 @@ class ContainerBackend(Backend):
         if isinstance(options, ContainerOptions):
             # checked again now: a symlink may point elsewhere than when the config was read
             for index, problem in mount_problems(options.volumes, None,
-                                                 options.allow_host_mounts):
+                                                 options.allow_host_mounts, options.mount_roots):
                 raise ValidationError(f"volumes[{index}]", problem, session=name)
         cid, stderr = self._run(launch)
         if cid is None and _mentions(stderr, (NAME_IN_USE,)):

@@ -40,6 +40,7 @@ class SwarmOptions(Options):
     init: bool = True
     stop_grace_period: float = 10.0
     allow_host_mounts: tuple[str, ...] = ()
+    mount_roots: tuple[str, ...] = ()  # per volume, see validation.mount_root
 
     @property
     def image(self) -> str | None:
@@ -58,14 +59,14 @@ def _port_problems(ports: Any) -> list[tuple[int, str]]:
     return found
 
 
-def _volume_problems(volumes: Any, base_dir: Path | None,
-                     allowed: tuple[str, ...]) -> list[tuple[int, str]]:
+def _volume_problems(volumes: Any, base_dir: Path | None, allowed: tuple[str, ...],
+                     roots: tuple[str, ...] = ()) -> list[tuple[int, str]]:
     """The mount policy (as for containers), then what a swarm mount cannot express."""
     from ... import validation
     from ..container import mount_problems
     from .parsing import mount_arg
 
-    found = list(mount_problems(volumes, base_dir, allowed))
+    found = list(mount_problems(volumes, base_dir, allowed, roots))
     refused = {index for index, _ in found}
     for index, volume in enumerate(volumes):
         if index in refused:
@@ -127,6 +128,7 @@ class SwarmType(BackendType):
             init=clean.get("init", True),
             stop_grace_period=clean.get("stop_grace_period", 10.0),
             allow_host_mounts=allowed,
+            mount_roots=tuple(validation.mount_root(v, base_dir) for v in raw_volumes),
         )
 
     def complete(self, spec: SessionSpec) -> None:
@@ -217,7 +219,7 @@ class SwarmType(BackendType):
         # looked at again, as start does: a folder may have become a symlink since the config
         # (cached by its bytes) was validated
         found = [f"volumes[{index}]: {problem}" for index, problem in _volume_problems(
-            options.volumes, None, options.allow_host_mounts)] if isinstance(
+            options.volumes, None, options.allow_host_mounts, options.mount_roots)] if isinstance(
             options, SwarmOptions) else []
         backend = SwarmBackend(self.configured_scope(spec, config))
         try:

@@ -237,7 +237,8 @@ class SwarmBackend(Backend):
         if not isinstance(options, SwarmOptions) or not options.image:
             raise ValidationError("image", "a swarm session needs an image", session=spec.name)
         # checked again now: a symlink may point elsewhere than when the config was read
-        for index, problem in _volume_problems(options.volumes, None, options.allow_host_mounts):
+        for index, problem in _volume_problems(options.volumes, None, options.allow_host_mounts,
+                                               options.mount_roots):
             raise ValidationError(f"volumes[{index}]", problem, session=spec.name)
         for index, problem in _port_problems(options.ports):
             raise ValidationError(f"ports[{index}]", problem, session=spec.name)

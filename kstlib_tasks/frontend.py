@@ -248,7 +248,7 @@ def _logs(front: Front, names: list[str], lines: int | None = None,
 
     write = _out_flushed if follow else out
     return following.show(front.manager(), names, lines=lines, follow=follow, write=write,
-                          warn=progress)
+                          warn=progress, front=front.name)
 
 
 def _attach(front: Front, name: str) -> int:
@@ -269,7 +269,8 @@ def _down(front: Front, names: list[str], force: bool = False, timeout: float | 
     from .engine import stack
 
     return stack.down(front.manager(), names, force=force,
-                      timeout=10.0 if timeout is None else timeout, json=json, report=progress)
+                      timeout=10.0 if timeout is None else timeout, json=json, report=progress,
+                      front=front.name)
 
 
 def _wait(front: Front, names: list[str], timeout: float | None = None,

@@ -31,7 +31,8 @@ def expand_targets(manager: SessionManager, names: list[str]) -> list[str]:
 
 
 def show(manager: SessionManager, names: list[str], *, lines: int | None, follow: bool,
-         write: Callable[[str], None], warn: Callable[[str], None]) -> int:
+         write: Callable[[str], None], warn: Callable[[str], None],
+         front: str = "kstlib") -> int:
     from ..render import printable
 
     targets = expand_targets(manager, names)
@@ -50,7 +51,7 @@ def show(manager: SessionManager, names: list[str], *, lines: int | None, follow
             try:
                 output = manager.logs(name, lines)
             except KstlibError as exc:
-                warn(f"warning: {exc.line()}")
+                warn(f"warning: {exc.line(front)}")
                 failed += 1
                 continue
             for line in output:
@@ -96,5 +97,5 @@ def show(manager: SessionManager, names: list[str], *, lines: int | None, follow
     finally:
         stop.set()
     for error in errors:
-        warn(f"warning: {error.line()}")
+        warn(f"warning: {error.line(front)}")
     return 1 if errors else 0

@@ -234,7 +234,7 @@ class Up:
         try:
             self._establish(name, spec, backend, context, begun)
         except KstlibError as exc:  # a probe that cannot be run there: one line, not a traceback
-            self.fail(name, exc.line(), backend=backend)
+            self.fail(name, exc.line(self.front), backend=backend)
 
     def _establish(self, name: str, spec: SessionSpec, backend: Backend, context: RunContext,
                    begun: float) -> None:
@@ -355,7 +355,7 @@ def _finish(results: list[Result], *, json: bool, report: Report, verb: str) -> 
 
 
 def down(manager: SessionManager, targets: Sequence[str], *, force: bool, timeout: float,
-         json: bool, report: Report) -> int:
+         json: bool, report: Report, front: str = "kstlib") -> int:
     """Stop the targets and what depends on them, dependents first.
 
     In waves: every session whose dependents (among those being stopped) are down goes in the
@@ -393,7 +393,7 @@ def down(manager: SessionManager, targets: Sequence[str], *, force: bool, timeou
                 if isinstance(value, errors.SessionNotRunningError):
                     result.state = "stopped"
                 elif isinstance(value, KstlibError):
-                    result.state, result.error = "failed", value.line()
+                    result.state, result.error = "failed", value.line(front)
                     report(f"{name}: {result.error}")
                 elif isinstance(value, SessionStatus):
                     was_running = rows[name].state == State.RUNNING

@@ -19,8 +19,9 @@ pytestmark = pytest.mark.skipif(not os.access(KSTLIB, os.X_OK), reason="kstlib n
 
 
 def test_hints_name_the_front_end_in_use(project: Project, tmux_available: None) -> None:
-    project.write("ops:\n  sessions:\n    @dev@:\n      command: \"@tool@ forever\"\n")
-    dev = project.name("dev")
+    project.write("ops:\n  sessions:\n    @dev@:\n      command: \"@tool@ forever\"\n"
+                  "    @web@:\n      command: \"@tool@ forever\"\n")
+    dev, web = project.name("dev"), project.name("web")
     spelled = {"kstlib": {"stop": f"kstlib ops stop {dev}", "start": f"kstlib ops start {dev}",
                           "list": "kstlib ops list"},
                "inv": {"stop": f"inv {dev}.stop", "start": f"inv {dev}.start",
@@ -30,6 +31,11 @@ def test_hints_name_the_front_end_in_use(project: Project, tmux_available: None)
         assert never.endswith(f"has no output yet (never started) ({spelled[front]['start']})")
         unknown = project.verb(front, "status", [dev + "x"], own_task=False).one_line_error()
         assert unknown.endswith(f"(see: {spelled[front]['list']})"), unknown
+        # several sessions: each one's trouble is a warning, spelled the same way
+        several = project.verb(front, "logs", [dev, web])
+        assert several.code == 1 and several.err.splitlines() == [
+            f"warning: session '{n}' has no output yet (never started) "
+            f"({spelled[front]['start'].replace(dev, n)})" for n in (dev, web)], several.err
     project.kstlib("ops", "start", dev).ok()
     for front in FRONTS:
         line = project.verb(front, "start", [dev]).one_line_error()

@@ -154,7 +154,8 @@ def wait_ready(
         code = ctx.ended()
         if code is None:
             return Outcome(True, 0.0, None, "")
-        return Outcome(False, clock() - start, code, f"exited with code {code}")
+        return Outcome(False, clock() - start, code,
+                       f"exited with code {code} while waiting for ready (no probe: running)")
     limit = start + probe.timeout
     # The probe's own timeout is named as configured; an earlier overall deadline as measured.
     waited: str | None = f"{_seconds(probe.timeout)} s"
@@ -210,7 +211,8 @@ def wait_completed(
             return Outcome(False, clock() - start, None, "cancelled")
         code = ctx.ended()
         if code is not None:
-            reason = "" if code == 0 else f"exited with code {code}"
+            reason = "" if code == 0 else (
+                f"exited with code {code} while waiting for completed (exit code 0)")
             return Outcome(code == 0, clock() - start, code, reason)
         now = clock()
         if deadline is not None and now >= deadline:

@@ -354,7 +354,7 @@ def test_completed_dependency_that_fails(project: Project, front: str) -> None:
     migrate, app = project.name("migrate"), project.name("app")
     done = project.verb(front, "up")
     assert done.code == 1, done.err
-    assert f"{migrate}: exited with code 3" in done.err
+    assert f"{migrate}: exited with code 3 while waiting for completed (exit code 0)" in done.err
     assert f"{migrate} | step 2: boom, table locked" in done.err
     assert f"up failed: {migrate}" in done.err and f"{app}: starting" not in done.err
     assert project.state(app) == "defined"

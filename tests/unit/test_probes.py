@@ -346,7 +346,8 @@ def test_no_probe_means_ready_once_running() -> None:
 
 def test_no_probe_and_already_ended() -> None:
     outcome = wait_ready(None, Ctx(codes=[2]))
-    assert (outcome.ready, outcome.exit_code, outcome.reason) == (False, 2, "exited with code 2")
+    assert (outcome.ready, outcome.exit_code, outcome.reason) == (
+        False, 2, "exited with code 2 while waiting for ready (no probe: running)")
 
 
 def test_crash_is_noticed_at_once(bound_port: socket.socket) -> None:
@@ -486,7 +487,8 @@ def test_completed_with_zero() -> None:
 
 def test_completed_with_failure() -> None:
     outcome = wait_completed(Ctx(codes=[4]))
-    assert (outcome.ready, outcome.exit_code, outcome.reason) == (False, 4, "exited with code 4")
+    assert (outcome.ready, outcome.exit_code, outcome.reason) == (
+        False, 4, "exited with code 4 while waiting for completed (exit code 0)")
 
 
 def test_completed_deadline() -> None:

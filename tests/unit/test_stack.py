@@ -197,7 +197,8 @@ def test_completed_with_a_failure_stops_the_dependent(world, tmux, capsys):
     assert tmux.started() == ["migrate"]
     sessions = {s["name"]: s for s in json.loads(capsys.readouterr().out)["sessions"]}
     assert sessions["migrate"]["state"] == "failed" and sessions["migrate"]["exit_code"] == 3
-    assert sessions["migrate"]["error"] == "exited with code 3"
+    assert sessions["migrate"]["error"] == (
+        "exited with code 3 while waiting for completed (exit code 0)")
     assert sessions["migrate"]["output"] == ["applying 0042", "error: table exists"]
     assert sessions["app"]["state"] == "skipped"
     assert "migrate | error: table exists" in run.lines

@@ -34,8 +34,10 @@ class ProbeContext(Protocol):
 
     started_at: float  # time.time() when this run started
 
-    def output(self) -> list[str]:
-        """The lines this run printed so far (not those of an earlier run)."""
+    def output(self, final: bool = False) -> list[str]:
+        """The lines this run printed since the previous call (the first call: since the run
+        began; never those of an earlier run). ``final``: the session has ended, so include
+        its last lines (a bounded wait for them)."""
         ...
 
     def run(self, argv: Sequence[str], timeout: float) -> int:
@@ -65,8 +67,7 @@ def attempt(probe: ProbeSpec, ctx: ProbeContext) -> bool:
         if probe.kind == "http":
             return _http(probe.target, bound)
         if probe.kind == "log":
-            pattern = re.compile(probe.target)
-            return any(pattern.search(line) for line in ctx.output())
+            return _log(probe.target, ctx.output())
         if probe.kind == "exec":
             return _exec(probe.target, ctx, bound)
         if probe.kind == "delay":
@@ -74,6 +75,11 @@ def attempt(probe: ProbeSpec, ctx: ProbeContext) -> bool:
     except (OSError, TimeoutError):
         return False
     raise ValueError(f"unknown probe kind {probe.kind!r} (expected one of {KINDS})")
+
+
+def _log(pattern: str, lines: Sequence[str]) -> bool:
+    found = re.compile(pattern)
+    return any(found.search(line) for line in lines)
 
 
 def _tcp(target: tuple[str, int], bound: float) -> bool:
@@ -165,7 +171,7 @@ def wait_ready(
 
     def ended(code: int) -> Outcome:
         seconds = clock() - start
-        if code == 0 and probe.kind == "log" and attempt(probe, ctx):
+        if code == 0 and probe.kind == "log" and _log(probe.target, ctx.output(final=True)):
             return Outcome(True, seconds, 0, "")
         return Outcome(
             False, seconds, code, f"exited with code {code} while waiting for {probe.describe()}"

@@ -145,6 +145,10 @@ def run(steps: list[list[str]]) -> int:
             for i in range(int(args[0])):
                 say(f"tick {i}")
                 time.sleep(float(args[1]))
+        elif verb == "flood":  # flood N WORDS...: the words, then N lines, in ONE write
+            lines = [" ".join(args[1:])] + [f"flood {i}" for i in range(int(args[0]))]
+            sys.stdout.write("\n".join(lines) + "\n")
+            sys.stdout.flush()
         elif verb == "args":
             say(repr(args))  # no json: the minimal container image has no json module
         elif verb == "exit":

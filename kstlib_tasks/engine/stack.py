@@ -81,7 +81,14 @@ class Gate:
 
 
 class RunContext:
-    """One live session as the probes see it (see :class:`kstlib_tasks.probes.ProbeContext`)."""
+    """One live session as the probes see it (see :class:`kstlib_tasks.probes.ProbeContext`).
+
+    A ``log`` probe must see every line of the run, however much the session prints between
+    two attempts: its output is followed from the first line by a thread (the backend's
+    ``follow``, as ``logs -f``), started at the first look and ended by :meth:`close`.
+    """
+
+    FINAL_WAIT = 3.0  # seconds the follower may take to deliver an ended session's last lines
 
     def __init__(self, backend: Backend, spec: SessionSpec, env: dict[str, str],
                  started_at: float):
@@ -89,12 +96,35 @@ class RunContext:
         self.spec = spec
         self.env = env
         self.started_at = started_at
+        self._new: list[str] = []
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._follower: threading.Thread | None = None
 
-    def output(self) -> list[str]:
+    def output(self, final: bool = False) -> list[str]:
+        if self._follower is None:
+            self._follower = threading.Thread(target=self._follow, daemon=True)
+            self._follower.start()
+        if final:
+            self._follower.join(self.FINAL_WAIT)  # follow ends with the session's last line
+        with self._lock:
+            new, self._new = self._new, []
+        return new
+
+    def _follow(self) -> None:
         try:
-            return self.backend.logs(self.spec.name, 2000)
+            for line in self.backend.follow(self.spec.name, None, stopped=self._closed.is_set):
+                with self._lock:
+                    self._new.append(line)
         except KstlibError:
-            return []
+            pass  # the session went away: what was seen stays seen
+
+    def close(self) -> None:
+        """End the follower and wait for it (bounded): it may run a ``logs --follow`` client,
+        which must not outlive this command."""
+        self._closed.set()
+        if self._follower is not None:
+            self._follower.join(self.FINAL_WAIT)
 
     def run(self, argv: Sequence[str], timeout: float) -> int:
         return self.backend.run_probe(self.spec.name, argv, env=self.env,
@@ -235,6 +265,8 @@ class Up:
             self._establish(name, spec, backend, context, begun)
         except KstlibError as exc:  # a probe that cannot be run there: one line, not a traceback
             self.fail(name, exc.line(self.front), backend=backend)
+        finally:
+            context.close()
 
     def _establish(self, name: str, spec: SessionSpec, backend: Backend, context: RunContext,
                    begun: float) -> None:
@@ -443,6 +475,8 @@ def wait(manager: SessionManager, names: Sequence[str], *, timeout: float | None
             result.error = exc.line(front)
             report(f"{name}: {result.error}")
             return
+        finally:
+            context.close()
         result.seconds = time.monotonic() - begun
         result.exit_code = outcome.exit_code
         if outcome.ready:

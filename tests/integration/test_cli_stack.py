@@ -464,6 +464,38 @@ def test_json_is_pure_json_on_stdout(project: Project, front: str) -> None:
     assert nothing == {"ok": True, "exit_code": 0, "sessions": []}
 
 
+@pytest.mark.containers
+def test_a_log_probe_sees_its_line_however_much_follows_it(project: Project,
+                                                          runtime: str) -> None:
+    """The ready line comes with 5000 more lines in the same write: every line since the
+    start is looked at, not only the last ones at each attempt (tmux and a container)."""
+    project.write(f"""\
+ops:
+  sessions:
+    @chatty@:
+      command: "@tool@ sleep 0.5 + flood 5000 server ready + forever"
+      ready:
+        log: "^server ready$"
+        timeout: 20
+    @cchatty@:
+      backend: container
+      runtime: {runtime}
+      image: "{PYTHON_IMAGE}"
+      command: "python3 -u /t/e2e_tool.py sleep 0.5 + flood 5000 server ready + forever"
+      volumes: ["./e2e_tool.py:/t/e2e_tool.py:ro"]
+      ready:
+        log: "^server ready$"
+        timeout: 20
+""")
+    names = [project.name("chatty"), project.name("cchatty")]
+    done = project.kstlib("ops", "up", *names, "--wait", "--json")
+    assert done.code == 0, done.err
+    results = {r["name"]: r for r in json.loads(done.out)["sessions"]}
+    assert [results[n]["ready"] for n in names] == [True, True], done.err
+    assert all(results[n]["seconds"] < 15 for n in names), results
+    project.kstlib("ops", "down").ok()
+
+
 # --------------------------------------------------------------------------- containers
 
 

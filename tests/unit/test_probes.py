@@ -42,8 +42,9 @@ class Ctx:
         self.runs: list[tuple[tuple[str, ...], float]] = []
         self._run = run
 
-    def output(self) -> list[str]:
-        return list(self.lines)
+    def output(self, final: bool = False) -> list[str]:
+        new, self.lines = self.lines, []  # each line once, as a follower delivers them
+        return new
 
     def run(self, argv: Sequence[str], timeout: float) -> int:
         self.runs.append((tuple(argv), timeout))

@@ -1016,13 +1016,34 @@ def host_mounts(value: Any) -> tuple[str, ...]:
     return tuple(_host_path_list(value))
 
 
-def port_on_all_interfaces(text: str) -> bool:
-    """``8080:80`` publishes on every interface (0.0.0.0); ``127.0.0.1:8080:80`` does not."""
-    spec = text.partition("/")[0]
+def _port_parts(text: str) -> tuple[str, str, str]:
+    """(ip, rest after the ip, '/proto' or '') of a valid port; ip is '' when none is given."""
+    spec, slash, proto = text.partition("/")
+    suffix = slash + proto
     if spec.startswith("["):
-        return False
+        end = spec.find("]")
+        return spec[: end + 1], spec[end + 2 :], suffix
     parts = spec.split(":")
-    return len(parts) == 2 or (len(parts) == 3 and parts[0] in ("", "0.0.0.0"))
+    if len(parts) == 3:
+        return parts[0], ":".join(parts[1:]), suffix
+    return "", spec, suffix
+
+
+ALL_INTERFACES = ("", "0.0.0.0", "[::]")
+
+
+def port_on_all_interfaces(text: str) -> bool:
+    """``8080:80``, ``80`` (a random host port) and ``0.0.0.0:``/``[::]:`` publish on every
+    interface; ``127.0.0.1:8080:80`` does not."""
+    return _port_parts(text)[0] in ALL_INTERFACES
+
+
+def port_on_this_machine(text: str) -> str:
+    """The same port published on 127.0.0.1 only (what ``check`` suggests)."""
+    _, rest, suffix = _port_parts(text)
+    if ":" not in rest:
+        return f"127.0.0.1::{rest}{suffix}"  # a container port alone: any free host port
+    return f"127.0.0.1:{rest}{suffix}"
 
 
 # --------------------------------------------------------------------------- schemas

@@ -371,6 +371,25 @@ def test_port_messages() -> None:
     assert "expected a port, got a boolean" in message("port", True)
 
 
+@pytest.mark.parametrize(("port", "everywhere", "local"), [
+    ("80", True, "127.0.0.1::80"),  # a random host port, on every interface
+    ("80/udp", True, "127.0.0.1::80/udp"),
+    ("8080:80", True, "127.0.0.1:8080:80"),
+    ("0.0.0.0:8080:80", True, "127.0.0.1:8080:80"),
+    ("0.0.0.0::80", True, "127.0.0.1::80"),
+    ("[::]:8080:80/tcp", True, "127.0.0.1:8080:80/tcp"),
+    ("127.0.0.1:8080:80", False, "127.0.0.1:8080:80"),
+    ("127.0.0.1::80", False, "127.0.0.1::80"),
+    ("[::1]:8080:80", False, "127.0.0.1:8080:80"),
+    ("192.168.1.5:8080:80", False, "127.0.0.1:8080:80"),
+])
+def test_ports_published_on_every_interface(port: str, everywhere: bool, local: str) -> None:
+    assert v.port(port) == port
+    assert v.port_on_all_interfaces(port) is everywhere
+    assert v.port_on_this_machine(port) == local
+    assert v.port(local) == local and not v.port_on_all_interfaces(local)
+
+
 def test_ports_list_limits() -> None:
     assert v.check("ports", list(range(1, 51))) == [str(i) for i in range(1, 51)]
     assert v.check("ports", 8080) == ["8080"]  # a bare integer is that one port

@@ -262,7 +262,7 @@ class ContainerType(BackendType):
         if not isinstance(options, ContainerOptions):
             return []
         found = [f"ports: {port!r} is published on every interface (write "
-                 f"'127.0.0.1:{port}' to publish on this machine only)"
+                 f"'{validation.port_on_this_machine(port)}' to publish on this machine only)"
                  for port in options.ports if validation.port_on_all_interfaces(port)]
         found += [f"allow_host_mounts: {path!r} may be mounted although the mount policy "
                   "would refuse it" for path in options.allow_host_mounts]

@@ -243,18 +243,29 @@ def parse_config(text: str, path: Path) -> OpsConfig:
 
 
 def _top_level_typos(root: yaml.MappingNode) -> list[Problem]:
-    """Keys next to ``ops:`` that look like a typo of it: ``opps:`` silently gives nothing.
+    """Top-level keys that were surely meant for kstlib: a typo of ``ops:`` (``opps:``
+    silently gives nothing), or a key of ``ops:`` written at the top level (``sessions:``
+    indented one level too little gives no sessions).
 
     Other keys are other tools' settings and are left alone.
     """
     from .suggest import closest
+    from .validation import ops_keys
 
     keys = [(k, getattr(k, "value", None)) for k, _ in root.value]
-    if any(key == "ops" for _, key in keys):
-        return []
-    return [(_line(node), f"{_printable(str(key))}: unknown top-level key (did you mean 'ops'? "
-                          "kstlib reads only ops:)")
-            for node, key in keys if isinstance(key, str) and closest(key, ["ops"])]
+    has_ops = any(key == "ops" for _, key in keys)
+    ours = ops_keys()
+    found: list[Problem] = []
+    for node, key in keys:
+        if not isinstance(key, str) or key == "ops":
+            continue
+        if key in ours:
+            found.append((_line(node), f"{_printable(key)}: a key of ops: written at the top "
+                                       "level (indent it under ops:; kstlib reads only ops:)"))
+        elif not has_ops and closest(key, ["ops"]):
+            found.append((_line(node), f"{_printable(key)}: unknown top-level key (did you "
+                                       "mean 'ops'? kstlib reads only ops:)"))
+    return found
 
 
 def _graph_problems(sessions: dict[str, SessionSpec], invalid: dict[str, Problem],

@@ -482,6 +482,21 @@ def test_top_level_keys_next_to_ops_are_other_tools_business(tmp_path: Path,
     assert list(result.sessions) == ["a"]
 
 
+@pytest.mark.parametrize("key", ["sessions", "default_backend", "container_runtime",
+                                 "env_file", "swarm"])
+def test_a_key_of_ops_at_the_top_level_is_reported(tmp_path: Path, monkeypatch, key: str) -> None:
+    """``sessions:`` indented one level too little: no sessions, and a warning that says so
+    (check turns it into a problem), whether ``ops:`` is there or not."""
+    for text, line in ((f"ops:\n  default_backend: tmux\n{key}:\n  a: {{}}\n", 3),
+                       (f"{key}:\n  a: {{}}\n", 1)):
+        result = load(tmp_path, monkeypatch, text)
+        expected = (line, f"{key}: a key of ops: written at the top level (indent it under "
+                          "ops:; kstlib reads only ops:)")
+        assert result.unknown_top == (expected,)
+        assert expected in result.warnings
+        assert dict(result.sessions) == {}
+
+
 def test_warnings_are_printed_through_load_config(tmp_path: Path, monkeypatch, capsys) -> None:
     (tmp_path / NAME).write_text("opps:\n  sessions: {}\n")
     monkeypatch.chdir(tmp_path)

@@ -181,11 +181,14 @@ def _color() -> bool:
 
 
 def _describe(status: Any) -> str:
+    from . import backends
     from .render import printable
 
     where = status.backend
-    if status.scope:
-        where += f" {status.scope}" if status.backend != "tmux" else f", socket {status.scope}"
+    if status.scope:  # in the backend's words: "socket NAME", "runtime podman"...
+        details = backends.get(status.backend).scope_details(status.scope)
+        where += "".join(f", {key.replace('_', ' ')} {value}"
+                         for key, value in details.items() if value)
     if status.pid:
         where += f", pid {status.pid}"
     return printable(f"{status.name} ({where})")

@@ -31,6 +31,7 @@ from ..models import Options, SessionSpec, SessionStatus, State
 if TYPE_CHECKING:
     from ..flags import Flag
     from ..opsconfig import OpsConfig
+    from ..runner import Result
 
 T = TypeVar("T")
 Validator = Callable[[Any], Any]
@@ -309,6 +310,18 @@ class Backend(ABC):
         suffix = f" {detail}" if detail else ""
         return SessionNotRunningError(
             f"session '{name}' is not running{suffix} ({self.where()})", session=name)
+
+    @staticmethod
+    def unless_gone(result: Result, gone: Callable[[str], bool],
+                    failure: Callable[[Result], KstlibError]) -> Result | None:
+        """The rule for a call on a named target: a session can end between two calls, so a
+        target its tool says is gone (``gone(stderr)``) is None, not an error; any other
+        failure raises ``failure(result)``."""
+        if result.ok:
+            return result
+        if gone(result.stderr):
+            return None
+        raise failure(result)
 
 
 def _stop_first(name: str) -> Callable[[str], str]:

@@ -194,7 +194,7 @@ def test_drift_on_replicas_and_cli(swarm: Swarm, backend: SwarmBackend, unique_n
              "      command: sleep 300\n      replicas: 1\n")
     path = config_file(folder, swarm, entry)
     started = run_command([KSTLIB, "ops", "start", name], folder).ok()
-    assert started.out.startswith(f"started {name} (swarm {swarm.docker_host}")
+    assert started.out.startswith(f"started {name} (swarm, docker host {swarm.docker_host}")
     status = SessionManager(load_config(path)).status(name)
     assert status.defined and status.drifted is False
     path.write_text(path.read_text().replace("replicas: 1", "replicas: 2"))

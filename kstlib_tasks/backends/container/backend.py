@@ -120,14 +120,10 @@ class ContainerBackend(Backend):
     def _run_unless_gone(self, what: str, *args: str) -> Result | None:
         """Run; None when the runtime says there is no such container, BackendError for any
         other failure (the container may vanish between two calls: that is not an error)."""
-        result = self.runner.run(*args, check=False)
-        if result.ok:
-            return result
-        if _mentions(result.stderr, NO_SUCH):
-            return None
-        raise BackendError(
-            f"{self.scope} {what} failed: {first_line(result.stderr) or result.exit_code}"
-        )
+        return self.unless_gone(
+            self.runner.run(*args, check=False), lambda stderr: _mentions(stderr, NO_SUCH),
+            lambda result: BackendError(
+                f"{self.scope} {what} failed: {first_line(result.stderr) or result.exit_code}"))
 
     def _status(self, item: Mapping[str, Any]) -> SessionStatus:
         return _command_pid(status_from_inspect(item, self.runtime))

@@ -132,11 +132,8 @@ class SwarmBackend(Backend):
         except BackendError as exc:  # the runner's timeout
             raise BackendNotFoundError(f"{self.manager()} does not answer: {exc.message}",
                                        hint=_CHECK_OPS) from None
-        if result.ok:
-            return result
-        if gone_ok and mentions(result.stderr, NO_SUCH):
-            return None
-        raise self.failure(what, result)
+        return self.unless_gone(result, lambda stderr: gone_ok and mentions(stderr, NO_SUCH),
+                                lambda failed: self.failure(what, failed))
 
     def failure(self, what: str, result: Result) -> BackendError | BackendNotFoundError:
         line = _error_line(result.stderr) or f"exit code {result.exit_code}"

@@ -145,12 +145,8 @@ class TmuxBackend(Backend):
     def _call_unless_gone(self, command: Sequence[str], name: str | None = None) -> Result | None:
         """One tmux command on a target that may have gone: None then, BackendError for any
         other failure (a session can end between two calls: that is not an error)."""
-        result = self._call(command)
-        if result.exit_code == 0:
-            return result
-        if not_found(result.stderr):
-            return None
-        raise self._failure(command[0], result, name)
+        return self.unless_gone(self._call(command), not_found,
+                                lambda result: self._failure(command[0], result, name))
 
     def _find(self, name: str) -> PaneInfo | None:
         """The pane standing for session ``name`` exactly, or None (one call)."""

@@ -55,6 +55,19 @@ ops:
 """
 
 
+def test_invoke_help_shows_the_dependencies_probe_and_groups(project: Project) -> None:
+    project.write(DB_AND_APP)
+    db, app = project.name("db"), project.name("app")
+    for verb in ("start", "wait"):
+        out = project.inv("--help", f"{app}.{verb}").ok().out
+        assert f"Depends on: {db} (ready)." in out, out
+        assert f"Ready when: http http://127.0.0.1:{project.port('app')}/." in out, out
+        assert "Groups: web." in out
+    out = project.inv("--help", f"{db}.start").ok().out
+    assert f"Ready when: tcp 127.0.0.1:{project.port('db')}." in out, out
+    assert "Depends on" not in out and "Groups" not in out
+
+
 def test_up_starts_the_dependency_first_and_the_dependent_sees_it_ready(
         project: Project, front: str) -> None:
     """The dependency listens only after 1.5 s; the dependent exits 3 when its port is closed

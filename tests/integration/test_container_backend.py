@@ -481,6 +481,34 @@ def test_stop_when_the_state_folder_cannot_take_the_output(
     assert [p for p in small_state_folder.rglob("*") if ".tmp" in p.name] == []
 
 
+@pytest.mark.parametrize("planted", ["NAME.log", "its temporary file"])
+def test_saved_output_is_private_and_never_written_through_a_symlink(
+    runtime: str, unique_name: Names, tmp_path: Path, planted: str
+) -> None:
+    """The output saved at stop lands in a 0600 file of the private state folder; a symlink
+    planted where it goes (the log, or the temporary file it is streamed to) is replaced,
+    never followed."""
+    import stat
+
+    backend = ContainerBackend(runtime)
+    name = unique_name("saved")
+    start(backend, spec(name, "sh", "-c", "echo kept output; exec sleep 300"))
+    wait_for_line(backend, name, "kept output")
+    log = backend.log_path(name)
+    logstore.private_dir(log.parent)
+    target = tmp_path / "elsewhere"
+    target.write_text("precious\n")
+    link = log if planted == "NAME.log" else log.with_name(f"{log.name}.{os.getpid()}.tmp")
+    link.unlink(missing_ok=True)
+    link.symlink_to(target)
+    backend.stop(name, timeout=5)
+    assert target.read_text() == "precious\n"
+    assert not log.is_symlink() and stat.S_IMODE(log.stat().st_mode) == 0o600
+    assert stat.S_IMODE(log.parent.stat().st_mode) == 0o700
+    assert backend.logs(name) == ["kept output"]
+    link.unlink(missing_ok=True)
+
+
 @pytest.mark.parametrize("fault", ["log path is a folder", "logs fails"])
 def test_output_that_cannot_be_read_keeps_the_container(
     runtime: str, unique_name: Names, tmp_path: Path, fault: str

@@ -297,6 +297,16 @@ def test_down_stops_dependents_first(world, tmux):
     assert world.live() == {}
 
 
+@pytest.mark.parametrize(("force", "timeout"), [(False, 3.5), (True, 10.0)])
+def test_down_passes_force_and_timeout_to_every_stop(world, tmux, force, timeout):
+    m = manager(world, session("db"), session("api", "db:started"))
+    assert up(m).code == errors.OK
+    code = stack.down(m, [], force=force, timeout=timeout, json=False, report=lambda line: None)
+    assert code == errors.OK
+    assert sorted(call[1:] for call in tmux.calls if call[0] == "stop") == [
+        ("api", timeout, force), ("db", timeout, force)]
+
+
 def test_down_of_a_session_takes_what_depends_on_it(world, tmux):
     m = manager(world, session("db"), session("api", "db:started"), session("cache"))
     up(m)

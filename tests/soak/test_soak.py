@@ -5,9 +5,11 @@ Not in the default run (marker ``soak``, deselected by pyproject's addopts); run
     .venv/bin/pytest -m soak -s tests/soak            # 60 s of flood (KSTLIB_SOAK_SECONDS)
 
 It prints the peak resident memory of every process involved (the tmux server, the log copier,
-the pane's supervisor, conmon/the container's process, and the `kstlib ops stop` process), the
-bytes kept in the state folder, and how long each stop took; it asserts the guarantees: memory
-bounded, output kept (its last lines are the flood's), stop within its timeout.
+the pane's supervisor, the container's processes, its monitor (conmon, or containerd's shim),
+the docker engine, and the `kstlib ops stop` process), the peak size of the runtime's own log
+file, the bytes kept in the state folder, and how long each stop took; it asserts the
+guarantees: memory bounded, output kept (its last lines are the flood's), stop within its
+timeout.
 """
 
 from __future__ import annotations
@@ -66,20 +68,40 @@ def command_of(pid: int) -> str:
 
 
 class Sampler(threading.Thread):
-    """Peak RSS of named process groups, sampled every 0.5 s."""
+    """Peak RSS of named process trees (each process counted under the first root that has
+    it) and peak size of some files, sampled every 0.5 s."""
 
-    def __init__(self, roots: dict[str, int]):
+    def __init__(self, roots: dict[str, int], files: dict[str, Path]):
         super().__init__(daemon=True)
         self.roots = roots
+        self.files = files
         self.peaks: dict[str, float] = {}
+        self.sizes: dict[str, int] = {}
         self.done = threading.Event()
 
     def run(self) -> None:
         while not self.done.wait(0.5):
+            seen: set[int] = set()
             for label, root in self.roots.items():
                 for pid in [root, *descendants(root)]:
+                    if pid in seen:
+                        continue
+                    seen.add(pid)
+                    rss = rss_mb(pid)
+                    if rss == 0.0:  # gone between the listing and the read (or a kernel thread)
+                        continue
                     key = f"{label}: {command_of(pid)}"
-                    self.peaks[key] = max(self.peaks.get(key, 0.0), rss_mb(pid))
+                    self.peaks[key] = max(self.peaks.get(key, 0.0), rss)
+            for label, path in self.files.items():
+                try:
+                    size = path.stat().st_size
+                except OSError:
+                    continue
+                self.sizes[label] = max(self.sizes.get(label, 0), size)
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def timed_stop(name: str, cwd: Path) -> tuple[float, float, str]:
@@ -105,10 +127,20 @@ def test_flood_tmux_and_container(tmp_path: Path, unique_name, tmux_available, r
         run_command([KSTLIB, "ops", "start", name], tmp_path).ok()
     server = int(subprocess.run(["tmux", "display-message", "-p", "#{pid}"],
                                 capture_output=True, text=True, check=True).stdout)
-    inspect = subprocess.run([runtime, "inspect", "--format", "{{.State.Pid}}", box_name],
-                             capture_output=True, text=True, check=True)
-    roots = {"tmux server": server, "container": int(inspect.stdout)}
-    sampler = Sampler(roots)
+    inspect = subprocess.run(
+        [runtime, "inspect", "--format",
+         "{{.State.Pid}} {{if .HostConfig.LogConfig.Path}}{{.HostConfig.LogConfig.Path}}"
+         "{{else}}{{.LogPath}}{{end}}", box_name] if runtime == "podman" else
+        [runtime, "inspect", "--format", "{{.State.Pid}} {{.LogPath}}", box_name],
+        capture_output=True, text=True, check=True)
+    box_pid, log_path = inspect.stdout.split(maxsplit=1)
+    roots = {"tmux server": server, "container": int(box_pid),
+             "monitor": parent_of(int(box_pid))}
+    if runtime == "docker":
+        engine = subprocess.run(["pidof", "dockerd"], capture_output=True, text=True)
+        for pid in engine.stdout.split():
+            roots[f"engine {pid}"] = int(pid)
+    sampler = Sampler(roots, {f"{runtime}'s own log": Path(log_path.strip())})
     sampler.start()
     time.sleep(SECONDS)
     results = {}
@@ -125,6 +157,8 @@ def test_flood_tmux_and_container(tmp_path: Path, unique_name, tmux_available, r
         print(f"  {value:8.1f}  {key}")
     for name, (seconds, peak, _) in results.items():
         print(f"stop {name}: {seconds:.1f} s, kstlib process peak {peak:.1f} MB")
+    for label, size in sampler.sizes.items():
+        print(f"peak size of {label}: {size / 1024 / 1024:.1f} MB")
     print("bytes kept:", ", ".join(f"{k} {v}" for k, v in sorted(kept.items())))
     # the guarantees
     assert all(value < MEMORY_LIMIT_MB for value in sampler.peaks.values()), sampler.peaks

@@ -270,3 +270,54 @@ ops:
     project.kstlib("ops", "stop", box, "-t", "1").ok()
     listed = json.loads(project.kstlib("ops", "list", "--json").ok().out)
     assert not [d for d in listed if d["name"] == box]
+
+
+# --------------------------------------------------------------------------- cache and sizes
+
+
+def test_a_hand_edited_config_cache_is_never_run(project: Project, front: str,
+                                                tmux_available: None) -> None:
+    """The validated config is cached per user; an edit of the cache (not of the file) that
+    would make the session run something else fails its signature: the file's command runs."""
+    from kstlib_tasks import config_cache
+
+    project.write('ops:\n  sessions:\n    @dev@:\n      command: "@tool@ say from-the-file + '
+                  'forever"\n')
+    dev = project.name("dev")
+    project.kstlib("ops", "list").ok()  # fills the cache
+    (entry,) = config_cache.cache_dir().iterdir()
+    stored = json.loads(entry.read_text())
+    body = json.loads(stored["body"])
+    for spec in body["config"]["sessions"]:
+        spec["command"] = ["touch", str(project.root / "PWNED")]
+    stored["body"] = json.dumps(body, sort_keys=True)
+    entry.write_text(json.dumps(stored))
+    project.verb(front, "start", [dev]).ok()
+    retry_until(lambda: "from-the-file" in project.logs(dev))
+    assert not (project.root / "PWNED").exists()
+    project.kstlib("ops", "stop", dev, "--force").ok()
+
+
+def test_env_and_command_sizes_are_bounded_with_one_line(project: Project, front: str,
+                                                        tmux_available: None) -> None:
+    """A 200 KB env value (was a multi-line traceback, exit 70) is refused with one line and
+    exit 2, in the config (and 100 KB as --env: the kernel bounds one argument at 128 KiB);
+    a 20 KB one (was tmux's 'command too long') reaches
+    the program whole."""
+    big, fine = "x" * 200_000, "y" * 20_000
+    project.write(f'ops:\n  sessions:\n    @big@:\n      command: "@tool@ forever"\n'
+                  f'      env:\n        HUGE: "{big}"\n'
+                  f'    @fine@:\n      command: "@tool@ env WIDE + forever"\n'
+                  f'      env:\n        WIDE: "{fine}"\n')
+    big_name, fine_name = project.name("big"), project.name("fine")
+    refused = project.verb(front, "start", [big_name], own_task=False)  # refused: no task
+    assert refused.code == 2 and "Traceback" not in refused.err
+    assert "value longer than 32 KiB" in refused.one_line_error(), refused.err
+    assert big_name in refused.one_line_error()
+    project.verb(front, "start", [fine_name]).ok()
+    retry_until(lambda: f"env: WIDE={fine}" in project.logs(fine_name))
+    project.kstlib("ops", "stop", fine_name, "--force").ok()
+    over = project.kstlib("ops", "start", fine_name, "--env", f"WIDE={'z' * 100_000}")
+    assert over.code == 2 and "Traceback" not in over.err
+    assert "value longer than 32 KiB" in over.one_line_error(), over.err
+    assert project.state(fine_name) == "defined"

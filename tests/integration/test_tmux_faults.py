@@ -62,3 +62,39 @@ def test_a_full_disk_stops_the_capture_and_says_so(tmp_path: Path, unique_name, 
     assert "the output stops there" in logs.err
     stop = run_command([KSTLIB, "ops", "stop", name, "--timeout", "5"], tmp_path)
     assert stop.code == 0, stop.err
+
+
+def test_a_tiny_log_bound_keeps_tmux_memory_bounded_and_the_stop_graceful(
+        tmp_path: Path, unique_name, tmux_available, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``KSTLIB_LOG_MAX_BYTES=4096`` under ``yes`` (was: the tmux server grew from 5 to 354 MB
+    in 40 s and the graceful stop failed). The bound is raised to its floor (1 MiB), so the
+    copier keeps up: the server's memory stays small, the log stays within two files of the
+    floor, and the stop ends the flood."""
+    import time
+
+    monkeypatch.setenv("KSTLIB_LOG_MAX_BYTES", "4096")
+    name = unique_name("tiny")
+    (tmp_path / "kstlib.conf.yml").write_text(
+        f"ops:\n  sessions:\n    {name}:\n      command: yes flooding-the-pane\n")
+    run_command([KSTLIB, "ops", "start", name], tmp_path).ok()
+    server = int(subprocess.run(["tmux", "display-message", "-p", "#{pid}"],
+                                capture_output=True, text=True, check=True).stdout)
+
+    def rss_mb() -> float:
+        for line in Path(f"/proc/{server}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    peak, until = 0.0, time.monotonic() + 8
+    while time.monotonic() < until:
+        peak = max(peak, rss_mb())
+        time.sleep(0.25)
+    assert peak < 50, f"the tmux server grew to {peak:.0f} MB"
+    stopped = run_command([KSTLIB, "ops", "stop", name, "--timeout", "10"], tmp_path)
+    assert stopped.code == 0, stopped.err
+    folder = Path(os.environ["XDG_STATE_HOME"]) / "kstlib-tasks" / "logs" / "tmux"
+    kept = sum(p.stat().st_size for p in folder.rglob(f"{name}.log*") if p.is_file())
+    assert 0 < kept <= 2 * 1024 * 1024 + 4096, kept
+    tail = run_command([KSTLIB, "ops", "logs", name, "--lines", "3"], tmp_path).ok().out
+    assert "flooding-the-pane" in tail

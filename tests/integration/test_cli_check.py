@@ -190,3 +190,21 @@ ops:
         started = project.kstlib("ops", "start", project.name("box"))
         assert started.code == 2 and why in started.err, started.err
     assert project.state(project.name("box")) == "defined"  # nothing was started
+
+
+def test_a_tmux_binary_that_is_not_an_executable_is_a_problem(project: Project,
+                                                             front: str) -> None:
+    not_executable = project.root / "tmux-notes.txt"
+    not_executable.write_text("not a program\n")
+    not_executable.chmod(0o644)
+    for binary in ("/nonexistent/kt-tmux", str(not_executable)):
+        project.write(f'ops:\n  tmux_binary: "{binary}"\n  sessions:\n    @dev@:\n'
+                      '      command: "@tool@ forever"\n')
+        done = project.verb(front, "check")
+        assert done.code == 2, done.out
+        assert f"kstlib.conf.yml:4: session '{project.name('dev')}': tmux binary {binary!r} " \
+               "not found (apt-get install tmux, or fix ops.tmux_binary)" in done.out, done.out
+        assert f"uses tmux: {binary!r} not found" in done.out
+        started = project.kstlib("ops", "start", project.name("dev"))
+        assert started.code != 0 and "Traceback" not in started.err
+        assert binary in started.one_line_error(), started.err

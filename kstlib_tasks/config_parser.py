@@ -316,17 +316,20 @@ class _EnvSource:
     def __init__(self) -> None:
         self.values: dict[str, str] = {}
         self.files: list[str] = []
+        self.problem: tuple[int, str] | None = None  # (line, why) when it could not be read
 
 
-def _read_env_files(paths: list[str], base_dir: Path) -> _EnvSource:
+def _read_env_files(paths: list[str], base_dir: Path,
+                    source: _EnvSource | None = None) -> _EnvSource:
     """Read ``env_file`` paths (relative to the config's folder) in order, later winning.
 
     ValueError naming ``file:line`` for a file that is missing, untrusted (held to the config
-    file's own rules: it can set PATH) or has a bad line, or a value the env rules refuse.
+    file's own rules: it can set PATH) or has a bad line, or a value the env rules refuse;
+    ``source`` (filled in place) then still names the files read, for the cache.
     """
     from . import envfiles, trust
 
-    source = _EnvSource()
+    source = source if source is not None else _EnvSource()
     for raw in paths:
         file = Path(validation.resolve_dir(raw, base_dir))
         source.files.append(str(file))
@@ -377,10 +380,15 @@ def _ops_settings(ops_node: yaml.MappingNode, shown: str,
         if key == "env_file":
             try:
                 files = validation.env_file(value)
-                env_source = _read_env_files(list(files), base_dir)
-            except (vol.Invalid, ValueError) as exc:
-                reason = exc.msg if isinstance(exc, vol.Invalid) else str(exc)
-                raise ConfigError(f"{shown}:{line}: ops.env_file: {reason}") from None
+            except vol.Invalid as exc:
+                raise ConfigError(f"{shown}:{line}: ops.env_file: {exc.msg}") from None
+            env_source = _EnvSource()
+            try:
+                _read_env_files(list(files), base_dir, env_source)
+            except ValueError as exc:
+                # every entry needs it: each is refused saying why (a missing .env must not
+                # keep what runs from being listed and stopped)
+                env_source.problem = (line, str(exc))
             continue
         if key not in known:
             reason = validation.unknown_key(str(key), None, where="ops")
@@ -452,6 +460,8 @@ def _session(key_node: yaml.Node, value_node: yaml.Node, entry: _Entry) -> Sessi
     problems += _semantic_problems(clean, lines, line)
 
     env = dict(entry.ops_env.values)
+    if entry.ops_env.problem is not None:
+        problems.append((entry.ops_env.problem[0], "ops.env_file", entry.ops_env.problem[1]))
     files = list(clean.get("env_file", ()))
     if files:
         # recorded before reading: the cache must see a missing or refused file appear or change

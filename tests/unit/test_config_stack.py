@@ -307,15 +307,28 @@ def test_whole_env_too_large_is_one_line(tmp_path: Path, monkeypatch) -> None:
     ]
 
 
-def test_ops_env_file_problems_make_the_file_unusable(tmp_path: Path, monkeypatch) -> None:
-    assert config_error(tmp_path, monkeypatch, "ops:\n  env_file: nope.env\n") == (
-        f"kstlib.conf.yml:2: ops.env_file: {tmp_path}/nope.env: env file not found"
-    )
-    assert config_error(tmp_path, monkeypatch, "ops:\n  env_file: [bad.env]\n",
-                        bad__env="A=1\nGIT_SSH_COMMAND=evil\n") == (
-        "kstlib.conf.yml:2: ops.env_file: bad.env:2: GIT_SSH_COMMAND: GIT_SSH_COMMAND is "
-        "refused: it makes programs load foreign code"
-    )
+def test_ops_env_file_problems_refuse_every_entry(tmp_path: Path, monkeypatch) -> None:
+    """Every session needs it, so each entry is refused saying why; the file itself stays
+    usable (what runs can still be listed and stopped), and a wrongly typed value is still
+    an error of the file."""
+    sessions = "  sessions:\n    a:\n      command: sleep 1\n    b:\n      command: sleep 1\n"
+    for text, files, reason in (
+        ("ops:\n  env_file: nope.env\n", {},
+         f"{tmp_path}/nope.env: env file not found"),
+        ("ops:\n  env_file: [bad.env]\n", {"bad__env": "A=1\nGIT_SSH_COMMAND=evil\n"},
+         "bad.env:2: GIT_SSH_COMMAND: GIT_SSH_COMMAND is refused: it makes programs load "
+         "foreign code"),
+    ):
+        result = load(tmp_path, monkeypatch, text + sessions, **files)
+        assert dict(result.sessions) == {}
+        assert result.warning_lines() == [
+            f"kstlib.conf.yml:2: session '{n}': ops.env_file: {reason}" for n in ("a", "b")]
+    # the missing file appears: the same config (its cached copy) now has both sessions
+    (tmp_path / "nope.env").write_text("FROM_OPS=1\n")
+    fixed = load(tmp_path, monkeypatch, "ops:\n  env_file: nope.env\n" + sessions)
+    assert [s.env["FROM_OPS"] for s in fixed.sessions.values()] == ["1", "1"]
+    assert config_error(tmp_path, monkeypatch, "ops:\n  env_file: {a: 1}\n").startswith(
+        "kstlib.conf.yml:2: ops.env_file: ")
 
 
 def test_an_edited_env_file_is_seen_on_the_next_load(tmp_path: Path, monkeypatch) -> None:

@@ -15,7 +15,9 @@ NAMES = ["api", "db", "astro-dev", "astro-prod", "worker"]
 @pytest.mark.parametrize(
     ("word", "expected"),
     [
-        ("astro-dvv", "astro-dev"),  # difflib
+        ("astro-dvv", "astro-dev"),  # one letter replaced
+        ("astro-dv", "astro-dev"),  # one left out
+        ("astro-d", "astro-dev"),  # shortened
         ("astro-pord", "astro-prod"),  # swapped pair
         ("DB", "db"),  # case only
         ("Api", "api"),
@@ -23,15 +25,35 @@ NAMES = ["api", "db", "astro-dev", "astro-prod", "worker"]
         ("pai", "api"),  # swap at the start
         ("wroker", "worker"),
         ("workers", "worker"),
+        ("workr", "worker"),
     ],
 )
 def test_closest_finds_the_meant_name(word: str, expected: str) -> None:
     assert closest(word, NAMES) == expected
 
 
-@pytest.mark.parametrize("word", ["zzz", "x", "postgres", ""])
+@pytest.mark.parametrize("word", ["zzz", "x", "postgres", "", "astro-zzz", "astro-qa",
+                                  "astro-web"])
 def test_closest_none_when_nothing_is_close(word: str) -> None:
+    """A shared prefix (``astro-``) is not enough: what differs must look like a typo."""
     assert closest(word, NAMES) is None
+
+
+@pytest.mark.parametrize(("word", "candidates"), [
+    ("kt1234-zzz", ["kt1234-t2", "kt1234-web"]),
+    ("kt1234-nope", ["kt1234-web"]),
+    ("kt1234-zz", ["kt1234-c"]),
+])
+def test_a_run_prefix_alone_suggests_nothing(word: str, candidates: list[str]) -> None:
+    assert closest(word, candidates) is None
+
+
+@pytest.mark.parametrize(("word", "candidate"), [
+    ("workdir", "working_dir"), ("tmux_bin", "tmux_binary"), ("on_failure", "on-failure"),
+    ("comand", "command"), ("envfile", "env_file"), ("opps", "ops"), ("osp", "ops"),
+])
+def test_keys_and_values_people_mistype(word: str, candidate: str) -> None:
+    assert closest(word, [candidate, "zzzz"]) == candidate
 
 
 def test_closest_no_candidates() -> None:
@@ -57,7 +79,7 @@ def test_did_you_mean_text() -> None:
 
 
 def test_two_swaps_are_not_one_swap() -> None:
-    # 'abcd' -> 'badc' swaps two pairs: not caught by the swap rule (difflib decides).
+    # 'abcd' -> 'badc' swaps two pairs: two edits replacing all of a short word.
     assert closest("badc", ["abcd"]) is None
 
 

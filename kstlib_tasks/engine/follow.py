@@ -58,16 +58,25 @@ def show(manager: SessionManager, names: list[str], *, lines: int | None, follow
                 write(prefix(name) + printable(line))
         return 1 if failed else 0
     sources = []
+    failed = 0
     for name in targets:
-        _, place, _ = manager.find(name)
-        if place is None:
-            # nothing live: what was kept, then nothing more to follow
-            for line in manager.logs(name, lines):
-                write(prefix(name) + printable(line))
+        try:
+            _, place, _ = manager.find(name)
+            if place is None:
+                # nothing live: what was kept, then nothing more to follow
+                for line in manager.logs(name, lines):
+                    write(prefix(name) + printable(line))
+                continue
+        except KstlibError as exc:
+            if len(targets) == 1:
+                raise
+            # one that never ran (skipped by a failed up) must not hide the others' output
+            warn(f"warning: {exc.line(front)}")
+            failed += 1
             continue
         sources.append((name, manager.places.backend(place)))
     if not sources:
-        return 0
+        return 1 if failed else 0
     lines_queue: queue.Queue[tuple[str, str | None]] = queue.Queue(maxsize=10000)
     stop = threading.Event()
     errors: list[KstlibError] = []
@@ -98,4 +107,4 @@ def show(manager: SessionManager, names: list[str], *, lines: int | None, follow
         stop.set()
     for error in errors:
         warn(f"warning: {error.line(front)}")
-    return 1 if errors else 0
+    return 1 if errors or failed else 0

@@ -142,6 +142,20 @@ def test_follow_several_sessions_prefixed_with_their_names(project: Project, fro
         assert len(lines) == 14, lines
 
 
+def test_follow_of_several_goes_on_past_one_that_never_started(
+        project: Project, front: str, tmux_available: None) -> None:
+    """After a failed ``up`` some sessions never started: following them all still shows the
+    others' output to the end, with a warning for the one that has none (exit 1)."""
+    ticks_config(project)
+    one, two = project.name("one"), project.name("two")
+    project.kstlib("ops", "start", one).ok()
+    code, lines, err = follow(project, front, [two, one]).finish()
+    assert code == 1, err
+    assert f"session '{two}' has no output yet (never started)" in err
+    assert [line.split(" | ", 1)[1] for line in lines] == (
+        [f"tick {i}" for i in range(8)] + ["bye"])
+
+
 def test_ctrl_c_ends_follow_with_130(project: Project, front: str,
                                      tmux_available: None) -> None:
     ticks_config(project)

@@ -394,17 +394,34 @@ def down(manager: SessionManager, targets: Sequence[str], *, force: bool, timeou
     same wave; a wave is stopped with one ``stop_many`` per place, all places in parallel (a
     container runtime then stops its containers with a handful of calls in all).
     """
-    graph = manager.config.graph()
-    names = manager.config.targets(graph, targets) if targets else list(manager.config.sessions)
+    config = manager.config
+    graph = config.graph()
+    # Entries refused by validation (a typo made while they run) are still stopped: what this
+    # tool started under their name is theirs. Their dependencies are unknown: they go first.
+    broken = [t for t in targets if t in config.invalid and t not in config.sessions]
+    wanted = [t for t in targets if t not in broken]
+    if targets:
+        names = config.targets(graph, wanted) if wanted else []
+    else:
+        names, broken = list(config.sessions), list(config.invalid)
     order = graph.down_order(names)
-    rows = {r.name: r for r in manager.list() if r.defined and r.state in (
-        State.RUNNING, State.EXITED, State.STOPPED)}
+    live = (State.RUNNING, State.EXITED, State.STOPPED)
+    listed = manager.list()
+    rows = {r.name: r for r in listed if r.defined and r.state in live}
+    for row in listed:
+        if row.name in broken and row.name not in rows and row.state in live and row.managed:
+            rows[row.name] = row
+            order.insert(0, row.name)
     todo = [n for n in order if n in rows]
     results = {n: Result(n, rows[n].backend) for n in todo}
     left = list(todo)
+
+    def dependents(name: str) -> tuple[str, ...]:
+        return graph.dependents(name) if name in config.sessions else ()
+
     while left:
         wave = [n for n in left
-                if not any(d in left and d != n for d in graph.dependents(n))]
+                if not any(d in left and d != n for d in dependents(n))]
         by_place: dict[Place, list[str]] = {}
         for name in wave:
             row = rows[name]

@@ -509,6 +509,29 @@ ops:
     project.kstlib("ops", "down").ok()
 
 
+def test_down_stops_a_session_whose_entry_broke_while_it_ran(project: Project,
+                                                            front: str) -> None:
+    """A typo made in a running session's entry refuses the entry, but what runs under its
+    name is still brought down: by ``down`` of everything and by ``down NAME``."""
+    config = ("ops:\n  sessions:\n    @a@:\n      command: \"@tool@ forever\"\n"
+              "    @b@:\n      command: \"@tool@ forever\"\n")
+    a, b = project.name("a"), project.name("b")
+    for targets in ([], [a]):
+        project.write(config)
+        project.kstlib("ops", "up", a, b).ok()
+        project.write(config.replace("command: \"@tool@ forever\"\n    @b@", "comand: x\n"
+                                     "    @b@", 1))
+        done = project.verb(front, "down", targets)
+        assert done.code == 0, done.err
+        assert f"{a}: stopped" in done.err, done.err
+        rows = {r["name"]: r for r in json.loads(project.kstlib("ops", "list", "--json").out)}
+        assert a not in rows or rows[a]["state"] not in ("running", "exited"), rows.get(a)
+        project.write(config)
+        assert project.state(a) == "defined"
+        assert project.state(b) == ("defined" if not targets else "running")
+        project.kstlib("ops", "down").ok()
+
+
 # --------------------------------------------------------------------------- containers
 
 

@@ -237,11 +237,16 @@ def _stop(front: Front, name: str, force: bool = False, timeout: float | None = 
 
 
 def _restart(front: Front, name: str, force: bool = False, timeout: float | None = None,
-             **flags: Any) -> int:
-    status = front.manager().restart(name, force=force,
-                                     timeout=10.0 if timeout is None else timeout,
-                                     **_start_flags(flags))
+             wait: bool = False, **flags: Any) -> int:
+    manager = front.manager()
+    status = manager.restart(name, force=force, timeout=10.0 if timeout is None else timeout,
+                             **_start_flags(flags))
     out(f"restarted {_describe(status)}")
+    if wait:
+        from .engine import stack
+
+        return stack.wait(manager, [name], timeout=None, json=False, report=progress,
+                          front=front.name)
     return 0
 
 

@@ -92,9 +92,10 @@ def _table() -> dict[str, Verb]:
         Verb("stop", "Stop session NAME gracefully (SIGINT/SIGTERM, then kill after "
              "--timeout).", (FORCE, STOP_TIMEOUT),
              usage="ops stop NAME [--force] [--timeout SECONDS]"),
-        Verb("restart", "Stop session NAME if live, then start it again (flags as for start).",
-             (*start, FORCE, STOP_TIMEOUT),
-             usage="ops restart NAME [start options] [--force] [--timeout SECONDS]"),
+        Verb("restart", "Stop session NAME if live, then start it again (flags as for start; "
+             "--timeout is the stop's, --wait awaits readiness within the probe's own "
+             "timeout).", (*start, WAIT, FORCE, STOP_TIMEOUT),
+             usage="ops restart NAME [start options] [--wait] [--force] [--timeout SECONDS]"),
         Verb("logs", "Print the last output of sessions (kept after they exit or are "
              "stopped).", (LINES, FOLLOW), names="many",
              usage="ops logs NAME|GROUP... [--lines N] [--follow]"),

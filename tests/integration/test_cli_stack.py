@@ -532,6 +532,18 @@ def test_down_stops_a_session_whose_entry_broke_while_it_ran(project: Project,
         project.kstlib("ops", "down").ok()
 
 
+def test_restart_wait_returns_once_ready(project: Project, front: str) -> None:
+    project.write('ops:\n  sessions:\n    @slow@:\n      command: "@tool@ sleep 1 + say up '
+                  '+ forever"\n      ready:\n        log: "^up$"\n')
+    slow = project.name("slow")
+    project.kstlib("ops", "start", slow).ok()
+    done = project.verb(front, "restart", [slow], "--wait")
+    assert done.code == 0, done.err
+    assert f"{slow}: ready after" in done.err
+    assert "up" in project.logs(slow).splitlines()
+    project.kstlib("ops", "stop", slow, "--force").ok()
+
+
 # --------------------------------------------------------------------------- containers
 
 

@@ -47,6 +47,7 @@ class Result:
     error: str | None = None
     timed_out: bool = False
     output: list[str] = field(default_factory=list)
+    code: int | None = None  # the documented exit code of the error, when it was one of ours
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"name": self.name, "backend": self.backend, "state": self.state,
@@ -216,10 +217,12 @@ class Up:
             thread.join()
 
     def fail(self, name: str, error: str, *, exit_code: int | None = None,
-             timed_out: bool = False, backend: Backend | None = None) -> None:
+             timed_out: bool = False, backend: Backend | None = None,
+             code: int | None = None) -> None:
         result = self.results[name]
         result.state = "failed" if not timed_out else "not ready"
         result.error = error
+        result.code = code
         result.exit_code = exit_code if exit_code is not None else result.exit_code
         result.timed_out = timed_out
         result.output = _last_output(backend, name)
@@ -256,7 +259,8 @@ class Up:
         try:
             backend, context = self._bring_up(name, spec)
         except KstlibError as exc:
-            self.fail(name, f"could not start: {exc.line(self.front)}", backend=None)
+            self.fail(name, f"could not start: {exc.line(self.front)}", backend=None,
+                      code=exc.exit_code)
             return
         result.state = "running"
         self.gates[name]["started"].settle(True)
@@ -264,7 +268,7 @@ class Up:
         try:
             self._establish(name, spec, backend, context, begun)
         except KstlibError as exc:  # a probe that cannot be run there: one line, not a traceback
-            self.fail(name, exc.line(self.front), backend=backend)
+            self.fail(name, exc.line(self.front), backend=backend, code=exc.exit_code)
         finally:
             context.close()
 
@@ -275,7 +279,7 @@ class Up:
             try:
                 probe = _probe(spec)
             except KstlibError as exc:  # a variable of the probe unset since it was started
-                self.fail(name, exc.line(self.front), backend=backend)
+                self.fail(name, exc.line(self.front), backend=backend, code=exc.exit_code)
                 return
             outcome = probes.wait_ready(probe, context, deadline=self.deadline,
                                         cancelled=self.abort.is_set)
@@ -363,7 +367,10 @@ def up(manager: SessionManager, targets: Sequence[str], *, wait: bool, timeout: 
 
 def _finish(results: list[Result], *, json: bool, report: Report, verb: str) -> int:
     failed = [r for r in results if r.error and r.state not in ("skipped", "cancelled")]
-    if any(not r.timed_out for r in failed):
+    codes = {r.code or errors.FAILED for r in failed if not r.timed_out}
+    if len(codes) == 1:
+        code = codes.pop()  # one kind of failure: its own code (3: a backend is missing)
+    elif codes:
         code = errors.FAILED
     elif failed:
         code = errors.TIMEOUT
@@ -443,6 +450,7 @@ def down(manager: SessionManager, targets: Sequence[str], *, force: bool, timeou
                     result.state = "stopped"
                 elif isinstance(value, KstlibError):
                     result.state, result.error = "failed", value.line(front)
+                    result.code = value.exit_code
                     report(f"{name}: {result.error}")
                 elif isinstance(value, SessionStatus):
                     was_running = rows[name].state == State.RUNNING
@@ -489,7 +497,7 @@ def wait(manager: SessionManager, names: Sequence[str], *, timeout: float | None
         try:
             outcome = probes.wait_ready(_probe(use), context, deadline=deadline)
         except KstlibError as exc:
-            result.error = exc.line(front)
+            result.error, result.code = exc.line(front), exc.exit_code
             report(f"{name}: {result.error}")
             return
         finally:

@@ -169,6 +169,19 @@ def test_the_first_failure_stops_further_starts_and_leaves_the_rest_running(worl
     assert run.lines[-1] == "up failed: bad"
 
 
+def test_a_missing_backend_is_exit_3_as_for_start(world, tmux):
+    """One kind of failure gives its own code: the documented 3 when the backend is missing,
+    as ``start`` exits; a mix of kinds is 1."""
+    from kstlib_tasks.errors import BackendNotFoundError
+
+    def missing(launch):
+        raise BackendNotFoundError("tmux not found", hint="apt-get install tmux")
+
+    tmux.before_start["web"] = missing
+    run = up(manager(world, session("web")), json=True)
+    assert run.code == errors.BACKEND_MISSING
+
+
 def test_a_start_error_names_the_front_end_in_its_hint(world, tmux):
     world.at("container", "podman").add("web")  # runs elsewhere than its tmux entry says
     m = manager(world, session("web"))

@@ -213,13 +213,13 @@ def wait_completed(
     """
     start = clock()
     while True:
-        if cancelled():
-            return Outcome(False, clock() - start, None, "cancelled")
-        code = ctx.ended()
+        code = ctx.ended()  # before the cancel: what already ended is reported as it ended
         if code is not None:
             reason = "" if code == 0 else (
                 f"exited with code {code} while waiting for completed (exit code 0)")
             return Outcome(code == 0, clock() - start, code, reason)
+        if cancelled():
+            return Outcome(False, clock() - start, None, "cancelled")
         now = clock()
         if deadline is not None and now >= deadline:
             shown = _seconds(round(now - start, 1))

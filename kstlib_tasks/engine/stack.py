@@ -243,16 +243,11 @@ class Up:
                     self.fail(name, f"not started: {edge.name} not {edge.condition} in time",
                               timed_out=True)
                     return
-                result.state = "skipped"
-                result.error = f"not started: {edge.name} did not become {edge.condition}"
-                for gate in self.gates[name].values():
-                    gate.settle(False)
+                self._skip(name, "not started: another session failed" if self.abort.is_set()
+                           else f"not started: {edge.name} did not become {edge.condition}")
                 return
         if self.abort.is_set():
-            result.state = "skipped"
-            result.error = "not started: another session failed"
-            for gate in self.gates[name].values():
-                gate.settle(False)
+            self._skip(name, "not started: another session failed")
             return
         # 2. start it, leave it, or recreate it
         begun = time.monotonic()
@@ -304,10 +299,19 @@ class Up:
         if result.seconds is None:
             result.seconds = time.monotonic() - begun
 
+    def _skip(self, name: str, why: str) -> None:
+        result = self.results[name]
+        result.state, result.error = "skipped", why
+        self.report(f"{name}: {why}")
+        for gate in self.gates[name].values():
+            gate.settle(False)
+
     def _probe_failed(self, name: str, spec: SessionSpec, outcome: probes.Outcome,
                       backend: Backend, condition: str) -> None:
         if self.abort.is_set() and not outcome.exit_code and "cancel" in outcome.reason:
             self.results[name].state = "cancelled"
+            self.report(f"{name}: no longer awaited (another session failed; left running "
+                        "for down)")
             for gate in self.gates[name].values():
                 gate.settle(False)
             return

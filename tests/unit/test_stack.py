@@ -182,6 +182,19 @@ def test_a_missing_backend_is_exit_3_as_for_start(world, tmux):
     assert run.code == errors.BACKEND_MISSING
 
 
+def test_what_a_failure_leaves_undone_gets_a_line_each(world, tmux, capsys):
+    """A failure aborts the rest: each session not started says so on stderr, in words that
+    do not blame its dependency ("another session failed"), and the JSON agrees."""
+    m = manager(world, session("base"), session("bad", "base:started", command=("fail", "x")),
+                session("app", "bad:started"), session("late", "base:ready"))
+    run = up(m, json=True)
+    assert run.code == errors.FAILED
+    sessions = {s["name"]: s for s in json.loads(capsys.readouterr().out)["sessions"]}
+    assert sessions["app"]["state"] == "skipped"
+    assert sessions["app"]["error"] == "not started: another session failed"
+    assert "app: not started: another session failed" in run.lines
+
+
 def test_a_start_error_names_the_front_end_in_its_hint(world, tmux):
     world.at("container", "podman").add("web")  # runs elsewhere than its tmux entry says
     m = manager(world, session("web"))

@@ -32,9 +32,8 @@ def find_config(
         path = Path(named).expanduser()
         if not path.is_file():
             source = "" if explicit is not None else f" (from ${ENV_VAR})"
-            raise ConfigError(
-                f"config file '{named}'{source} does not exist", hint="check the path"
-            )
+            what = "is not a file" if path.exists() else "does not exist"
+            raise ConfigError(f"config file '{named}'{source} {what}", hint="check the path")
         trust.check(path)  # as named: a symlink is judged at its own folder too
         return path.resolve()
     start = (cwd or Path.cwd()).resolve()

@@ -369,6 +369,14 @@ def wait_until(check: Callable[[], T | None], timeout: float, *, first: float = 
         interval = min(interval * 1.5, longest)
 
 
+def folder_problem(path: str) -> str | None:
+    """Why ``path`` cannot be a working folder (None when it can): the same words for start
+    and for check."""
+    if os.path.isdir(path):
+        return None
+    return f"{path} {'is not a folder' if os.path.exists(path) else 'does not exist'}"
+
+
 def program_problem(argv: Sequence[str], path: str, cwd: str | None) -> str | None:
     """Why ``argv[0]`` cannot be executed here (None when it can), as ``env`` would look."""
     import shutil

@@ -102,7 +102,7 @@ def test_a_dirty_config_gives_one_line_per_problem(project: Project, runtime: st
         "never pulls: build or load it first)",
         f"{file}:{at['noprog']}: session '{names['noprog']}': command: "
         "'kt-no-such-program' not found in PATH",
-        f"{file}:{at['nodir']}: session '{names['nodir']}': working_dir "
+        f"{file}:{at['nodir']}: session '{names['nodir']}': working_dir: "
         f"{project.root}/missing/dir does not exist",
         f"{file}:{at['novar']}: session '{names['novar']}': command: "
         "variable $KT_UNSET_VARIABLE is not set (set it in env: or give a default: "
@@ -208,3 +208,19 @@ def test_a_tmux_binary_that_is_not_an_executable_is_a_problem(project: Project,
         started = project.kstlib("ops", "start", project.name("dev"))
         assert started.code != 0 and "Traceback" not in started.err
         assert binary in started.one_line_error(), started.err
+
+
+def test_check_and_start_say_the_same_of_a_working_dir_that_is_a_file(project: Project,
+                                                                      front: str) -> None:
+    (project.root / "tool.sh").write_text("echo\n")
+    project.write('ops:\n  sessions:\n    @dev@:\n      command: "@tool@ forever"\n'
+                  '      working_dir: tool.sh\n')
+    dev = project.name("dev")
+    reason = f"working_dir: {project.root}/tool.sh is not a folder"
+    assert f"session '{dev}': {reason}" in project.verb(front, "check").out
+    started = project.kstlib("ops", "start", dev)
+    assert started.code == 2 and reason in started.one_line_error(), started.err
+    # and a config path that is a folder is not said not to exist
+    named = project.kstlib("--config", str(project.root), "ops", "list")
+    assert named.code == 2
+    assert named.one_line_error().startswith(f"config file '{project.root}' is not a file")

@@ -110,7 +110,7 @@ class TmuxType(BackendType):
 
     def machine_problems(self, spec: SessionSpec, config: OpsConfig) -> list[str]:
         from ... import validation
-        from ..base import program_problem
+        from ..base import folder_problem, program_problem
 
         problems = []
         binary = config.setting("tmux_binary", "tmux")
@@ -118,8 +118,9 @@ class TmuxType(BackendType):
             problems.append(f"tmux binary {binary!r} not found (apt-get install tmux, or fix "
                             "ops.tmux_binary)")
         workdir = spec.working_dir
-        if workdir and not os.path.isdir(workdir):
-            problems.append(f"working_dir {workdir} does not exist")
+        unusable = folder_problem(workdir) if workdir else None
+        if unusable:
+            problems.append(f"working_dir: {unusable}")
         if spec.command and "$" not in spec.command[0]:
             path = spec.env.get("PATH") or os.environ.get("PATH", os.defpath)
             problem = program_problem(spec.command, path, workdir)

@@ -62,7 +62,16 @@ from ... import logstore
 from ...errors import BackendError, KstlibError, ValidationError
 from ...models import SessionStatus, State
 from ...runner import Result, Runner, first_line
-from ..base import Backend, Launch, Lines, iso_utc, last_lines, program_problem, wait_until
+from ..base import (
+    Backend,
+    Launch,
+    Lines,
+    folder_problem,
+    iso_utc,
+    last_lines,
+    program_problem,
+    wait_until,
+)
 from . import supervise
 from .panes import (
     COMMAND_OPTION,
@@ -276,9 +285,9 @@ class TmuxBackend(Backend):
         spec = launch.spec
         name = spec.name
         cwd = spec.working_dir or os.getcwd()
-        if not os.path.isdir(cwd):
-            reason = "is not a folder" if os.path.exists(cwd) else "does not exist"
-            raise ValidationError("working_dir", f"{cwd} {reason}", session=name)
+        unusable = folder_problem(cwd)
+        if unusable:
+            raise ValidationError("working_dir", unusable, session=name)
         program = list(launch.argv) or [launch.env.get("SHELL") or "/bin/sh"]
         problem = program_problem(program, launch.env.get("PATH", os.defpath), cwd)
         if problem:

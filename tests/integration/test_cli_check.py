@@ -224,3 +224,25 @@ def test_check_and_start_say_the_same_of_a_working_dir_that_is_a_file(project: P
     named = project.kstlib("--config", str(project.root), "ops", "list")
     assert named.code == 2
     assert named.one_line_error().startswith(f"config file '{project.root}' is not a file")
+
+
+@pytest.mark.containers
+def test_an_engine_that_does_not_answer_is_said_so_not_a_missing_image(
+        project: Project, tmp_path: Path) -> None:
+    project.write(f"""\
+ops:
+  sessions:
+    @box@:
+      backend: container
+      runtime: docker
+      image: "{BUSYBOX_IMAGE}"
+      command: "sleep 300"
+""")
+    dead = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
+    done = project.kstlib("ops", "check", env=dead)
+    assert done.code == 2, done.out
+    problem = [line for line in done.out.splitlines() if project.name("box") in line]
+    assert len(problem) == 1 and "docker: the engine does not answer" in problem[0], done.out
+    assert "not found" not in problem[0]
+    assert any(line.startswith("uses container runtime: docker (") and "named by a session"
+               in line for line in done.out.splitlines()), done.out

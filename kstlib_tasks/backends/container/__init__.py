@@ -242,17 +242,36 @@ class ContainerType(BackendType):
         except (OSError, subprocess.TimeoutExpired) as exc:
             return [*found, f"{runtime} did not answer: {exc}"]
         if done.returncode != 0:
-            found.append(f"image {spec.image!r} not found on {runtime} (kstlib never pulls: "
-                         "build or load it first)")
+            from ...runner import engine_down, first_line
+
+            stderr = done.stderr.decode("utf-8", errors="replace")
+            if engine_down(stderr):  # an engine that does not answer knows no image at all
+                found.append(f"{runtime}: the engine does not answer: {first_line(stderr)} "
+                             "(start it, or fix DOCKER_HOST / CONTAINER_HOST)")
+            else:
+                found.append(f"image {spec.image!r} not found on {runtime} (kstlib never "
+                             "pulls: build or load it first)")
         return found
 
     def machine_summary(self, config: OpsConfig) -> str | None:
-        try:
-            runtime = detect_runtime(config.setting("container_runtime"))
-        except KstlibError as exc:
-            return f"container runtime: {exc.message}"
-        how = "from the config" if config.setting("container_runtime") else "auto-detected"
-        return f"container runtime: {runtime} ({shutil.which(runtime)}, {how})"
+        """The runtimes the container sessions use: the config's default, and each one a
+        session names for itself."""
+        default = config.setting("container_runtime")
+        options = [spec.options for spec in config.sessions.values()
+                   if isinstance(spec.options, ContainerOptions)]
+        named = {o.runtime for o in options if o.runtime}
+        wanted_by = [(default, "from the config" if default else "auto-detected")] if (
+            not options or any(not o.runtime for o in options) or default in named) else []
+        wanted_by += [(r, "named by a session") for r in sorted(named - {default})]
+        shown = []
+        for wanted, how in wanted_by:
+            try:
+                runtime = detect_runtime(wanted)
+            except KstlibError as exc:
+                shown.append(exc.message)
+                continue
+            shown.append(f"{runtime} ({shutil.which(runtime)}, {how})")
+        return "container runtime: " + "; ".join(shown)
 
     def warnings(self, spec: SessionSpec) -> list[str]:
         """What ``check`` points out without calling it a problem."""

@@ -595,9 +595,22 @@ def ready(value: Any) -> ProbeSpec:
     if len(kinds) != 1:
         raise vol.Invalid(_EXACTLY_ONE)
     kind = kinds[0]
-    timeout = _field(value, "timeout", lambda v: _seconds(v, MAX_SECONDS), DEFAULT_TIMEOUT)
-    interval = _field(value, "interval", lambda v: _seconds(v, MAX_INTERVAL), DEFAULT_INTERVAL)
-    target = _field(value, kind, _PROBE_TARGETS[kind], None)
+    found: list[vol.Invalid] = []  # every bad field, not only the first (check lists them)
+
+    def field(key: str, check: Callable[[Any], Any], default: Any) -> Any:
+        try:
+            return _field(value, key, check, default)
+        except vol.Invalid as exc:
+            found.append(exc)
+            return None
+
+    timeout = field("timeout", lambda v: _seconds(v, MAX_SECONDS), DEFAULT_TIMEOUT)
+    interval = field("interval", lambda v: _seconds(v, MAX_INTERVAL), DEFAULT_INTERVAL)
+    target = field(kind, _PROBE_TARGETS[kind], None)
+    if found:
+        order = [kind, "timeout", "interval"]  # the probe first, as written in the README
+        found.sort(key=lambda e: order.index(str(e.path[0])) if e.path else 0)
+        raise found[0] if len(found) == 1 else vol.MultipleInvalid(found)
     if kind == "delay" and target >= timeout:
         raise vol.Invalid(
             f"delay {target:g} s is not shorter than the timeout ({timeout:g} s): raise timeout",

@@ -473,3 +473,13 @@ def test_env_file() -> None:
 )
 def test_env_file_refused(value: Any, found: list[str]) -> None:
     assert errors("env_file", value) == found
+
+
+def test_ready_reports_every_bad_field_probe_first() -> None:
+    with pytest.raises(vol.MultipleInvalid) as info:
+        vs.ready({"timeout": -1, "tcp": 99999, "interval": "fast"})
+    assert [(e.path, e.msg) for e in info.value.errors] == [
+        (["tcp"], "invalid port '99999': ports are numbers 1-65535"),
+        (["timeout"], "expected more than 0 and at most 3600 seconds, got -1"),
+        (["interval"], "expected a number of seconds, got 'fast'"),
+    ]

@@ -223,11 +223,13 @@ def parse_config(text: str, path: Path) -> OpsConfig:
         env_files += context.files
         sessions[name] = spec.with_changes(source=str(line))
         lines_of[name] = {**context.lines, "entry": line}
-    for name, problem in _graph_problems(sessions, invalid, lines_of).items():
+    refused_by_graph = _graph_problems(sessions, invalid, lines_of)
+    hidden = _other_graph_problems(sessions, invalid, lines_of, refused_by_graph)
+    for name, problem in refused_by_graph.items():
         sessions.pop(name)
         invalid[name] = problem
         warnings.append(problem)
-        every.append(problem)
+        every += [problem, *hidden.get(name, [])]
     return OpsConfig(
         path=path,
         base_dir=base_dir,
@@ -286,6 +288,30 @@ def _graph_problems(sessions: dict[str, SessionSpec], invalid: dict[str, Problem
             line = lines_of[name].get(key, lines_of[name]["entry"])
             result[name] = (line, f"session '{_printable(name)}': {reason}")
     return result
+
+
+def _other_graph_problems(sessions: dict[str, SessionSpec], invalid: dict[str, Problem],
+                          lines_of: dict[str, dict[str, int]],
+                          refused: dict[str, Problem]) -> dict[str, list[Problem]]:
+    """What the first problem of a refused entry hides (for ``check``, which lists every
+    problem): its other bad edges, and a group named like a session."""
+    from . import graph
+
+    known = set(sessions)
+    found: dict[str, list[Problem]] = {}
+    group_reasons = graph.group_problems({n: s.groups for n, s in sessions.items()},
+                                         [*sessions, *invalid])
+    for name, (_, first) in refused.items():
+        reasons = graph.edge_problems(name, sessions[name].depends_on, known, set(invalid))
+        if name in group_reasons:
+            reasons.append(group_reasons[name])
+        for reason in reasons:
+            text = f"session '{_printable(name)}': {reason}"
+            if text != first:
+                key = reason.partition(":")[0]
+                found.setdefault(name, []).append(
+                    (lines_of[name].get(key, lines_of[name]["entry"]), text))
+    return found
 
 
 def _printable(text: str) -> str:

@@ -91,15 +91,26 @@ def problems(
 def _edge_problem(
     name: str, edges: Sequence[Edge], known: Collection[str], refused: Collection[str]
 ) -> str | None:
+    found = edge_problems(name, edges, known, refused)
+    return found[0] if found else None
+
+
+def edge_problems(
+    name: str, edges: Sequence[Edge], known: Collection[str], refused: Collection[str]
+) -> list[str]:
+    """Every problem of one entry's own edges, in the order written (``check`` lists them
+    all; the warning gives the first)."""
+    found = []
     for edge in edges:
         if edge.name == name:
-            return f"depends_on: {name!r} depends on itself"
-        if edge.name in refused:
-            return f"depends_on: {edge.name!r} is invalid"
-        if edge.name not in known:
+            found.append(f"depends_on: {name!r} depends on itself")
+        elif edge.name in refused:
+            found.append(f"depends_on: {edge.name!r} is invalid")
+        elif edge.name not in known:
             others = [n for n in (*known, *refused) if n != name]
-            return f"depends_on: unknown session {edge.name!r}{did_you_mean(edge.name, others)}"
-    return None
+            found.append(f"depends_on: unknown session {edge.name!r}"
+                         f"{did_you_mean(edge.name, others)}")
+    return found
 
 
 def _cycles(adjacent: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:

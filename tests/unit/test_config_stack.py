@@ -518,3 +518,20 @@ def test_warnings_are_printed_through_load_config(tmp_path: Path, monkeypatch, c
         "warning: kstlib.conf.yml:1: opps: unknown top-level key (did you mean 'ops'? kstlib "
         "reads only ops:)\n"
     )
+
+
+def test_check_sees_every_bad_edge_and_group_of_an_entry(tmp_path: Path, monkeypatch) -> None:
+    """The warning names the first problem; the problems check lists are all of them, in the
+    order written (an unknown name, itself, another unknown name, then its group)."""
+    result = load(tmp_path, monkeypatch, "ops:\n  sessions:\n    d:\n      command: sleep 5\n"
+                  "      depends_on: [zz, d, yy]\n      groups: [e]\n    e:\n"
+                  "      command: sleep 5\n")
+    assert list(result.sessions) == ["e"]
+    assert result.warning_lines() == [
+        "kstlib.conf.yml:5: session 'd': depends_on: unknown session 'zz'"]
+    assert [result.located(p) for p in result.problems] == [
+        "kstlib.conf.yml:5: session 'd': depends_on: unknown session 'zz'",
+        "kstlib.conf.yml:5: session 'd': depends_on: 'd' depends on itself",
+        "kstlib.conf.yml:5: session 'd': depends_on: unknown session 'yy'",
+        "kstlib.conf.yml:6: session 'd': groups: 'e' is also a session name",
+    ]

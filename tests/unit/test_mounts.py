@@ -324,15 +324,19 @@ def test_check_looks_at_mounts_again_as_start_does(project: Path, backend: str, 
     (whatever the engine says: here no runtime is on PATH at all). The stored volume is
     absolute; that it was written relative to the project is kept for this second look."""
     monkeypatch.setenv("PATH", str(project / "data"))
-    config = _load(project, f"""
-        ops:
-          swarm: {{docker_host: "unix:///nonexistent/kt-docker.sock"}}
-          sessions:
-            web:
-              backend: {backend}
-              image: busybox
-              volumes: ["./data:/data"]
-        """)
+
+    def one_web(volume: str):
+        return _load(project, f"""
+            ops:
+              swarm: {{docker_host: "unix:///nonexistent/kt-docker.sock"}}
+              sessions:
+                web:
+                  backend: {backend}
+                  image: busybox
+                  volumes: ["{volume}"]
+            """)
+
+    config = one_web("./data:/data")
     spec = config.sessions["web"]
     kind = backends.get(backend)
     assert not [p for p in kind.machine_problems(spec, config) if p.startswith("volumes")]
@@ -345,15 +349,7 @@ def test_check_looks_at_mounts_again_as_start_does(project: Path, backend: str, 
     assert found[0].startswith("volumes[0]: ") and why in found[0], found
     assert len(found) == 2  # and the engine that cannot be reached
     # the same volume written absolute was never bound to the project's folder
-    absolute = _load(project, f"""
-        ops:
-          swarm: {{docker_host: "unix:///nonexistent/kt-docker.sock"}}
-          sessions:
-            web:
-              backend: {backend}
-              image: busybox
-              volumes: ["{project}/data:/data"]
-        """)
+    absolute = one_web(f"{project}/data:/data")
     if target == "/etc":
         assert "web" in absolute.invalid  # a system folder, however it is written
     else:

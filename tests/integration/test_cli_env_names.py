@@ -302,7 +302,7 @@ def test_an_unset_variable_in_a_probe_is_an_error_naming_it(project: Project,
     project.kstlib("ops", "up", pexec, phttp, env=given).ok()
     for argv in (["ops", "up", pexec, phttp, "--wait"], ["ops", "wait", pexec, phttp]):
         done = project.kstlib(*argv, env=caller())
-        assert done.code == 1, (argv, done.err)
+        assert done.code == 2, (argv, done.err)  # the documented code of an unset $VAR
         assert "Traceback" not in done.err and "Exception" not in done.err, done.err
         for name, (field, variable) in ((pexec, unset["pexec"]), (phttp, unset["phttp"])):
             assert (f"{name}: session '{name}': {field}: variable ${variable} is not set"

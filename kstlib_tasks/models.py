@@ -102,6 +102,12 @@ class Options:
     def image(self) -> str | None:
         return None
 
+    def mount_problems(self) -> list[tuple[int, str]]:
+        """(index, why) of each stored volume the mount policy refuses now. ``start``,
+        ``check`` and ``export`` ask again: a folder may have become a symlink since the config
+        (cached by its bytes) was validated. A backend without volumes has none."""
+        return []
+
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
         for f in fields(self):

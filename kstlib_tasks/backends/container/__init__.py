@@ -44,6 +44,9 @@ class ContainerOptions(Options):
     def image(self) -> str | None:
         return self.image_ref
 
+    def mount_problems(self) -> list[tuple[int, str]]:
+        return list(mount_problems(self.volumes, None, self.allow_host_mounts, self.mount_roots))
+
 
 def detect_runtime(preferred: str | None = None) -> str:
     """The container runtime to use: ``preferred`` when given, else podman, else docker.
@@ -74,9 +77,8 @@ def mount_problems(volumes: Sequence[str], base_dir: Path | None, allowed: Seque
     from ... import validation
 
     for index, volume in enumerate(volumes):
-        inside = roots[index] if index < len(roots) else None
         problem = validation.mount_problem(volume, base_dir=base_dir, allowed=allowed,
-                                           inside=inside or None)
+                                           inside=roots[index] if index < len(roots) else None)
         if problem:
             yield index, problem
 
@@ -225,12 +227,8 @@ class ContainerType(BackendType):
     def machine_problems(self, spec: SessionSpec, config: OpsConfig) -> list[str]:
         import subprocess
 
-        options = spec.options
-        # looked at again, as start does: a folder may have become a symlink since the config
-        # (cached by its bytes) was validated
-        found = [f"volumes[{index}]: {problem}" for index, problem in mount_problems(
-            options.volumes, None, options.allow_host_mounts, options.mount_roots)] if isinstance(
-            options, ContainerOptions) else []
+        found = [f"volumes[{index}]: {problem}" for index, problem in
+                 spec.options.mount_problems()]
         try:
             runtime = self.home(spec, config)
         except KstlibError as exc:

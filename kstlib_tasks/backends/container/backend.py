@@ -240,16 +240,11 @@ class ContainerBackend(Backend):
         again from the *current* spec, never restarted with its old image or command). A
         leftover not started by this tool is somebody else's: refused, never removed.
         """
-        from . import ContainerOptions, mount_problems
-
         spec = launch.spec
         name = spec.name
-        options = spec.options
-        if isinstance(options, ContainerOptions):
-            # checked again now: a symlink may point elsewhere than when the config was read
-            for index, problem in mount_problems(options.volumes, None,
-                                                 options.allow_host_mounts, options.mount_roots):
-                raise ValidationError(f"volumes[{index}]", problem, session=name)
+        # checked again now: a symlink may point elsewhere than when the config was read
+        for index, problem in spec.options.mount_problems():
+            raise ValidationError(f"volumes[{index}]", problem, session=name)
         cid, stderr = self._run(launch)
         if cid is None and _mentions(stderr, (NAME_IN_USE,)):
             self._remove_leftover(name)

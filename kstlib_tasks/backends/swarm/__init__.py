@@ -46,6 +46,9 @@ class SwarmOptions(Options):
     def image(self) -> str | None:
         return self.image_ref
 
+    def mount_problems(self) -> list[tuple[int, str]]:
+        return _volume_problems(self.volumes, None, self.allow_host_mounts, self.mount_roots)
+
 
 def _port_problems(ports: Any) -> list[tuple[int, str]]:
     from .parsing import publish_arg
@@ -215,12 +218,8 @@ class SwarmType(BackendType):
         from ...errors import KstlibError
         from .backend import SwarmBackend
 
-        options = spec.options
-        # looked at again, as start does: a folder may have become a symlink since the config
-        # (cached by its bytes) was validated
-        found = [f"volumes[{index}]: {problem}" for index, problem in _volume_problems(
-            options.volumes, None, options.allow_host_mounts, options.mount_roots)] if isinstance(
-            options, SwarmOptions) else []
+        found = [f"volumes[{index}]: {problem}" for index, problem in
+                 spec.options.mount_problems()]
         backend = SwarmBackend(self.configured_scope(spec, config))
         try:
             return [*found, *backend.problems(spec)]

@@ -227,15 +227,14 @@ class SwarmBackend(Backend):
     def create_args(self, launch: Launch, folder: str | None = None) -> Ids:
         """The ``service create`` arguments (after ``docker [-H ...]``); public for tests.
         ``folder``: where the env file goes (see :func:`.parsing.create_argv`)."""
-        from . import SwarmOptions, _port_problems, _volume_problems
+        from . import SwarmOptions, _port_problems
 
         spec = launch.spec
         options = spec.options
         if not isinstance(options, SwarmOptions) or not options.image:
             raise ValidationError("image", "a swarm session needs an image", session=spec.name)
         # checked again now: a symlink may point elsewhere than when the config was read
-        for index, problem in _volume_problems(options.volumes, None, options.allow_host_mounts,
-                                               options.mount_roots):
+        for index, problem in options.mount_problems():
             raise ValidationError(f"volumes[{index}]", problem, session=spec.name)
         for index, problem in _port_problems(options.ports):
             raise ValidationError(f"ports[{index}]", problem, session=spec.name)

@@ -21,7 +21,7 @@ import shlex
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import voluptuous as vol
 
@@ -1029,34 +1029,46 @@ def host_mounts(value: Any) -> tuple[str, ...]:
     return tuple(_host_path_list(value))
 
 
-def _port_parts(text: str) -> tuple[str, str, str]:
-    """(ip, rest after the ip, '/proto' or '') of a valid port; ip is '' when none is given."""
-    spec, slash, proto = text.partition("/")
-    suffix = slash + proto
+class Port(NamedTuple):
+    """One validated ``ports:`` entry: ``[ip:][host:]container[/proto]``."""
+
+    text: str
+    container: int
+    protocol: str  # tcp | udp
+    host: int | None = None  # None: not published on a fixed host port
+    host_ip: str | None = None  # None: every interface (an IPv6 address without brackets)
+
+
+def parse_port(text: str) -> Port:
+    """A ``ports:`` entry that :func:`port` accepted, taken apart."""
+    spec, _, proto = text.partition("/")
+    ip: str | None = None
     if spec.startswith("["):
-        end = spec.find("]")
-        return spec[: end + 1], spec[end + 2 :], suffix
+        end = spec.index("]")
+        ip, spec = spec[1:end], spec[end + 2:]
     parts = spec.split(":")
     if len(parts) == 3:
-        return parts[0], ":".join(parts[1:]), suffix
-    return "", spec, suffix
-
-
-ALL_INTERFACES = ("", "0.0.0.0", "[::]")
+        ip, host, container = parts
+    elif len(parts) == 2:
+        host, container = parts
+    else:
+        host, container = "", parts[0]
+    return Port(text=text, container=int(container), protocol=proto or "tcp",
+                host=int(host) if host else None, host_ip=ip or None)
 
 
 def port_on_all_interfaces(text: str) -> bool:
     """``8080:80``, ``80`` (a random host port) and ``0.0.0.0:``/``[::]:`` publish on every
     interface; ``127.0.0.1:8080:80`` does not."""
-    return _port_parts(text)[0] in ALL_INTERFACES
+    return parse_port(text).host_ip in (None, "0.0.0.0", "::")
 
 
 def port_on_this_machine(text: str) -> str:
     """The same port published on 127.0.0.1 only (what ``check`` suggests)."""
-    _, rest, suffix = _port_parts(text)
-    if ":" not in rest:
-        return f"127.0.0.1::{rest}{suffix}"  # a container port alone: any free host port
-    return f"127.0.0.1:{rest}{suffix}"
+    parsed = parse_port(text)
+    host = "" if parsed.host is None else parsed.host  # empty: any free host port
+    suffix = text[text.index("/"):] if "/" in text else ""
+    return f"127.0.0.1:{host}:{parsed.container}{suffix}"
 
 
 # --------------------------------------------------------------------------- schemas

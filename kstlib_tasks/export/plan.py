@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from .. import interpolate, validation
 from ..errors import KstlibError, ValidationError
 from ..models import SessionSpec
+from ..validation import Port, parse_port
 
 if TYPE_CHECKING:
     from ..opsconfig import OpsConfig
@@ -30,17 +31,6 @@ LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0", "::"})
 # kstlib polls a probe from its interval up to once a second (probes.MAX_INTERVAL): the
 # steady rhythm both formats use.
 CHECK_PERIOD = 1.0
-
-
-@dataclass(frozen=True)
-class Port:
-    """One ``ports:`` entry: ``[ip:][host:]container[/proto]``."""
-
-    text: str
-    container: int
-    protocol: str  # tcp | udp
-    host: int | None = None  # None: not published on a fixed host port
-    host_ip: str | None = None
 
 
 @dataclass(frozen=True)
@@ -243,24 +233,6 @@ def expand(spec: SessionSpec, words: Iterable[str], field_name: str) -> tuple[st
             session=spec.name) from None
     except interpolate.InterpolationError as exc:
         raise ValidationError(field_name, str(exc), session=spec.name) from None
-
-
-def parse_port(text: str) -> Port:
-    """A validated ``ports:`` entry (see :func:`kstlib_tasks.validation.port`)."""
-    spec, _, proto = text.partition("/")
-    ip: str | None = None
-    if spec.startswith("["):
-        end = spec.index("]")
-        ip, spec = spec[1:end], spec[end + 2:]
-    parts = spec.split(":")
-    if len(parts) == 3:
-        ip, host, container = parts
-    elif len(parts) == 2:
-        host, container = parts
-    else:
-        host, container = "", parts[0]
-    return Port(text=text, container=int(container), protocol=proto or "tcp",
-                host=int(host) if host else None, host_ip=ip or None)
 
 
 def _mounts(config: OpsConfig, spec: SessionSpec, result: Plan) -> tuple[Mount, ...]:

@@ -223,13 +223,11 @@ def parse_config(text: str, path: Path) -> OpsConfig:
         env_files += context.files
         sessions[name] = spec.with_changes(source=str(line))
         lines_of[name] = {**context.lines, "entry": line}
-    refused_by_graph = _graph_problems(sessions, invalid, lines_of)
-    hidden = _other_graph_problems(sessions, invalid, lines_of, refused_by_graph)
-    for name, problem in refused_by_graph.items():
+    for name, (problem, *hidden) in _graph_problems(sessions, invalid, lines_of).items():
         sessions.pop(name)
         invalid[name] = problem
         warnings.append(problem)
-        every += [problem, *hidden.get(name, [])]
+        every += [problem, *hidden]
     return OpsConfig(
         path=path,
         base_dir=base_dir,
@@ -271,47 +269,27 @@ def _top_level_typos(root: yaml.MappingNode) -> list[Problem]:
 
 
 def _graph_problems(sessions: dict[str, SessionSpec], invalid: dict[str, Problem],
-                    lines_of: dict[str, dict[str, int]]) -> dict[str, Problem]:
-    """Entries made unusable by their dependencies or groups (they are skipped, never run)."""
+                    lines_of: dict[str, dict[str, int]]) -> dict[str, list[Problem]]:
+    """Entries made unusable by their dependencies or groups (they are skipped, never run),
+    each with its problems: the one that refuses it first, then what that one hides (every
+    other bad edge in the order written, a group named like a session: ``check`` lists all)."""
     from . import graph
 
     deps = {name: spec.depends_on for name, spec in sessions.items()}
     found = graph.problems(deps, invalid=set(invalid))
     groups = {name: spec.groups for name, spec in sessions.items()}
-    for name, reason in graph.group_problems(groups, [*sessions, *invalid]).items():
-        found.setdefault(name, reason)
-    result: dict[str, Problem] = {}
+    group_reasons = graph.group_problems(groups, [*sessions, *invalid])
+    result: dict[str, list[Problem]] = {}
     for name in sessions:
-        if name in found:
-            reason = found[name]
-            key = reason.partition(":")[0]
-            line = lines_of[name].get(key, lines_of[name]["entry"])
-            result[name] = (line, f"session '{_printable(name)}': {reason}")
+        if name not in found and name not in group_reasons:
+            continue
+        reasons = [found.get(name) or group_reasons[name],
+                   *graph.edge_problems(name, deps[name], set(sessions), set(invalid)),
+                   *([group_reasons[name]] if name in group_reasons else [])]
+        result[name] = [(lines_of[name].get(reason.partition(":")[0], lines_of[name]["entry"]),
+                         f"session '{_printable(name)}': {reason}")
+                        for reason in dict.fromkeys(reasons)]
     return result
-
-
-def _other_graph_problems(sessions: dict[str, SessionSpec], invalid: dict[str, Problem],
-                          lines_of: dict[str, dict[str, int]],
-                          refused: dict[str, Problem]) -> dict[str, list[Problem]]:
-    """What the first problem of a refused entry hides (for ``check``, which lists every
-    problem): its other bad edges, and a group named like a session."""
-    from . import graph
-
-    known = set(sessions)
-    found: dict[str, list[Problem]] = {}
-    group_reasons = graph.group_problems({n: s.groups for n, s in sessions.items()},
-                                         [*sessions, *invalid])
-    for name, (_, first) in refused.items():
-        reasons = graph.edge_problems(name, sessions[name].depends_on, known, set(invalid))
-        if name in group_reasons:
-            reasons.append(group_reasons[name])
-        for reason in reasons:
-            text = f"session '{_printable(name)}': {reason}"
-            if text != first:
-                key = reason.partition(":")[0]
-                found.setdefault(name, []).append(
-                    (lines_of[name].get(key, lines_of[name]["entry"]), text))
-    return found
 
 
 def _printable(text: str) -> str:

@@ -66,9 +66,7 @@ def _exit_now(code: int) -> None:
     try:
         sys.stdout.flush()
         sys.stderr.flush()
-    except BrokenPipeError:
-        code = code or 0
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # a reader gone (BrokenPipeError) or a stream closed
         pass
     if "logging" in sys.modules:  # --debug, or sh: their handlers flushed
         sys.modules["logging"].shutdown()

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from . import __version__, backends, logstore
+from . import __version__, backends, logstore, trust
 from .models import Edge, ProbeSpec, SessionSpec
 from .opsconfig import OpsConfig
 
@@ -119,7 +119,7 @@ def _env_stamp(files: list[str]) -> list[list[Any]]:
 
 def _key(path: Path, data: bytes) -> list[Any]:
     # the caller's trust opt-in changes which env files are accepted
-    trusted = os.environ.get("KSTLIB_TRUST_CONFIG", "")
+    trusted = os.environ.get(trust.TRUST_VAR, "")
     return [_FORMAT, __version__, str(path), _digest(data), _code_stamp(), trusted]
 
 

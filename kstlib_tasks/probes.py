@@ -164,7 +164,7 @@ def wait_ready(
                        f"exited with code {code} while waiting for ready (no probe: running)")
     limit = start + probe.timeout
     # The probe's own timeout is named as configured; an earlier overall deadline as measured.
-    waited: str | None = f"{_seconds(probe.timeout)} s"
+    waited: str | None = f"{seconds_text(probe.timeout)} s"
     if deadline is not None and deadline < limit:
         limit, waited = deadline, None
     interval = probe.interval
@@ -190,7 +190,7 @@ def wait_ready(
             return ended(code)
         now = clock()
         if now >= limit:
-            shown = waited or f"{_seconds(round(now - start, 1))} s"
+            shown = waited or f"{seconds_text(round(now - start, 1))} s"
             reason = f"not ready after {shown} ({probe.describe()})"
             return Outcome(False, now - start, None, reason)
         sleep(min(interval, limit - now))
@@ -222,10 +222,8 @@ def wait_completed(
             return Outcome(False, clock() - start, None, "cancelled")
         now = clock()
         if deadline is not None and now >= deadline:
-            shown = _seconds(round(now - start, 1))
+            shown = seconds_text(round(now - start, 1))
             return Outcome(False, now - start, None, f"not completed after {shown} s")
         sleep(interval if deadline is None else min(interval, deadline - now))
         interval = min(interval * GROWTH, MAX_INTERVAL)
 
-
-_seconds = seconds_text

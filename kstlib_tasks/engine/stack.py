@@ -232,6 +232,11 @@ class Up:
             if not gate._event.is_set():
                 gate.settle(False)
 
+    def fail_on(self, name: str, exc: KstlibError, *, backend: Backend | None,
+                prefix: str = "") -> None:
+        """:meth:`fail` with one of our errors: its line for this front end, and its code."""
+        self.fail(name, prefix + exc.line(self.front), backend=backend, code=exc.exit_code)
+
     def _session(self, name: str) -> None:
         spec = self.config.sessions[name]
         result = self.results[name]
@@ -254,8 +259,7 @@ class Up:
         try:
             backend, context = self._bring_up(name, spec)
         except KstlibError as exc:
-            self.fail(name, f"could not start: {exc.line(self.front)}", backend=None,
-                      code=exc.exit_code)
+            self.fail_on(name, exc, backend=None, prefix="could not start: ")
             return
         result.state = "running"
         self.gates[name]["started"].settle(True)
@@ -263,7 +267,7 @@ class Up:
         try:
             self._establish(name, spec, backend, context, begun)
         except KstlibError as exc:  # a probe that cannot be run there: one line, not a traceback
-            self.fail(name, exc.line(self.front), backend=backend, code=exc.exit_code)
+            self.fail_on(name, exc, backend=backend)
         finally:
             context.close()
 
@@ -274,7 +278,7 @@ class Up:
             try:
                 probe = _probe(spec)
             except KstlibError as exc:  # a variable of the probe unset since it was started
-                self.fail(name, exc.line(self.front), backend=backend, code=exc.exit_code)
+                self.fail_on(name, exc, backend=backend)
                 return
             outcome = probes.wait_ready(probe, context, deadline=self.deadline,
                                         cancelled=self.abort.is_set)

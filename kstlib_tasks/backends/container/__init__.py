@@ -255,14 +255,12 @@ class ContainerType(BackendType):
         """The runtimes the container sessions use: the config's default, and each one a
         session names for itself."""
         default = config.setting("container_runtime")
-        options = [spec.options for spec in config.sessions.values()
-                   if isinstance(spec.options, ContainerOptions)]
-        named = {o.runtime for o in options if o.runtime}
-        wanted_by = [(default, "from the config" if default else "auto-detected")] if (
-            not options or any(not o.runtime for o in options) or default in named) else []
-        wanted_by += [(r, "named by a session") for r in sorted(named - {default})]
+        used = dict.fromkeys(spec.options.runtime or default for spec in config.sessions.values()
+                             if isinstance(spec.options, ContainerOptions)) or {default: None}
         shown = []
-        for wanted, how in wanted_by:
+        for wanted in used:
+            how = ("named by a session" if wanted != default
+                   else "from the config" if default else "auto-detected")
             try:
                 runtime = detect_runtime(wanted)
             except KstlibError as exc:

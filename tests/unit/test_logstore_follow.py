@@ -9,6 +9,12 @@ from pathlib import Path
 from kstlib_tasks import logstore
 
 
+def append(log: Path, data: bytes) -> None:
+    """What the copier does: more bytes at the end of the log."""
+    with open(log, "ab") as fh:
+        fh.write(data)
+
+
 def test_blank_lines_are_kept_to_the_end(tmp_path: Path) -> None:
     log = tmp_path / "s.log"
     log.write_bytes(b"one\n\n\ntwo\n\n")
@@ -21,8 +27,7 @@ def test_an_unfinished_line_waits_until_it_ends_or_the_session_does(tmp_path: Pa
     log.write_bytes(b"a\n\npart")
     follower = logstore.Follower(log)
     assert follower.read_lines(final=False) == ["a", ""]
-    with open(log, "ab") as fh:
-        fh.write(b"ial\r\nlast")
+    append(log, b"ial\r\nlast")
     assert follower.read_lines(final=False) == ["partial"]
     assert follower.read_lines(final=True) == ["last"]
     assert follower.read_lines(final=True) == []
@@ -33,8 +38,7 @@ def test_nothing_is_lost_across_a_rotation(tmp_path: Path) -> None:
     log.write_bytes(b"1\n2\n")
     follower = logstore.Follower(log)
     assert follower.read_lines(final=False) == ["1", "2"]
-    with open(log, "ab") as fh:
-        fh.write(b"3\n")
+    append(log, b"3\n")
     os.replace(log, logstore.rotated(log))
     log.write_bytes(b"4\n\n")
     assert follower.read_lines(final=True) == ["3", "4", ""]
